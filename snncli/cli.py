@@ -1,0 +1,2 @@
+def main():
+    print("snncli 0.1.0")
