@@ -1,0 +1,107 @@
+"""Glue of ``snncli simulate``: load a graph or Program, build its input, run hwsim.
+
+The pieces stay apart: datasets/encoders (snncli.data) make the input array,
+a target lowers the graph, hwsim runs the Program.  Only this module sees all three.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from snncli.errors import SnnCliError
+from snncli.targets.program import Program, atomic_write
+
+
+def load_program(path: str, target: str = "float", dt: float = 1e-4, reading: str = "nir") -> tuple[Program, list[str]]:
+    """A Program from a ``.npz`` Program file or a ``.nir`` graph (lowered for ``target``)."""
+    if not os.path.exists(path):
+        raise SnnCliError(f"file not found: {path}")
+    if path.endswith(".npz"):
+        program = Program.load(path)
+        return program, list(program.metadata.get("warnings", []))
+    from snncli.export.nir_io import read_nir
+    from snncli.targets import get_target
+
+    graph, warnings = read_nir(path)
+    program = get_target(target).lower(graph, dt=dt, reading=reading)
+    return program, warnings + list(program.metadata.get("warnings", []))
+
+
+def dataset_input(program: Program, args) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded test split ``[T, N, *shape]`` and labels, encoded as at training time."""
+    import torch
+
+    from snncli.data.datasets import load_dataset
+    from snncli.data.encoders import make_encoder
+
+    source = program.metadata.get("source", {})
+    name = args.dataset or source.get("dataset")
+    if not name:
+        raise SnnCliError("this graph does not say which dataset it was trained on: pass --dataset or --input X.npy")
+    encoder = args.encoder or source.get("encoder")
+    steps = args.time_steps or source.get("time_steps")
+    data = load_dataset(name, data_root=args.data_root)
+    if getattr(data, "time_steps", None):
+        encoder, steps = "frames", data.time_steps
+    if not encoder or not steps:
+        raise SnnCliError("this graph does not say how its input was encoded: pass --encoder and --time-steps")
+    x, y = data.test_x, data.test_y
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
+    expected = tuple(program.input_layers[0].out_shape)
+    sample = tuple(x.shape[2:]) if encoder == "frames" else tuple(x.shape[1:])
+    if sample != expected and int(np.prod(sample)) == int(np.prod(expected)):
+        x = x.reshape(len(x), *([x.shape[1]] if encoder == "frames" else []), *expected)
+    elif sample != expected:
+        raise SnnCliError(f"dataset {name!r} has samples of shape {list(sample)} but the graph's input is {list(expected)}")
+    generator = torch.Generator().manual_seed(args.seed)
+    encoded = make_encoder(encoder, int(steps))(torch.as_tensor(x), generator)
+    return encoded.numpy().astype(np.float64), y
+
+
+def run_simulation(args) -> dict:
+    from tqdm import tqdm
+
+    from snncli.hwsim.simulate import Simulator
+
+    program, warnings = load_program(args.graph, args.target, args.dt, args.reading)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    labels = None
+    if args.input:
+        try:
+            x = np.load(args.input, allow_pickle=False)
+        except FileNotFoundError:
+            raise SnnCliError(f"input file not found: {args.input}") from None
+        except (ValueError, OSError) as exc:
+            raise SnnCliError(f"{args.input} is not a readable .npy array ({exc})") from None
+        if args.limit:
+            x = x[:, : args.limit]
+    else:
+        x, labels = dataset_input(program, args)
+    simulator = Simulator(program)
+    start = time.perf_counter()
+    with tqdm(total=x.shape[1], desc="hwsim", unit="sample", disable=None) as bar:
+        result = simulator.run(x, batch_size=args.batch_size, record=bool(args.record), progress=bar.update)
+    seconds = time.perf_counter() - start
+    accuracy = float(np.mean(result.predictions() == labels)) if labels is not None else None
+    if args.record:
+        arrays = {f"{name}/{key}": value for name, rec in result.records.items() for key, value in rec.items()}
+        atomic_write(args.record, lambda f: np.savez_compressed(f, **arrays))
+        print(f"recorded {len(result.records)} nodes to {args.record}")
+    return {
+        "command": "simulate",
+        "source": os.path.basename(args.graph),
+        "target": program.target,
+        "reading": program.metadata.get("reading"),
+        "samples": result.samples,
+        "steps": result.steps,
+        "accuracy": accuracy,
+        "seconds": seconds,
+        "warnings": warnings,
+        "layers": result.layers(),
+        "totals": result.totals(),
+    }
