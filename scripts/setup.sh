@@ -21,12 +21,20 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating virtual environment $VENV"
   "$PY" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+# pip, quiet, without the machine's notes about local index folders it skips
+pipq() {
+  set +e
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@" 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  return "$rc"
+}
 
 echo "[setup] torch 2.13.0 (CPU build, pinned first)"
-"${PIP[@]}" "torch==2.13.0"
+pipq "torch==2.13.0"
 echo "[setup] packages with wrong declared dependencies (--no-deps)"
-"${PIP[@]}" --no-deps "spikingjelly==2.0.0" "neurobench==2.3.0" "snntorch==1.0.0" "mlxtend==0.25.0"
+pipq --no-deps "spikingjelly==2.0.0" "neurobench==2.3.0" "snntorch==1.0.0" "mlxtend==0.25.0"
 echo "[setup] snncli and its dependencies"
-"${PIP[@]}" -e ".[test]"
+pipq -e ".[test]"
 echo "[setup] done: $("$VENV/bin/snncli" --version)"

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 
 from snncli import __version__
 from snncli.errors import SnnCliError
@@ -163,6 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", nargs="+", default=["horowitz45", "horowitz45-memory", "loihi"],
                    help="energy profiles (default: all)")
 
+    p = command(
+        "parity", cmd_parity, "compare the float torch model with the exported program in hwsim",
+        "Run the same test inputs through the trained torch model (CUDA if present, else CPU) and\n"
+        "through hwsim on the program lowered for --target; print both accuracies, the drop, how often\n"
+        "the predictions agree, and per neuron layer the exact spike-match rate and the cosine\n"
+        "similarity of spike counts. Exits 1 when the drop exceeds --tolerance percentage points.",
+    )
+    p.add_argument("run", help="run directory written by `snncli train`")
+    p.add_argument("--target", default="float", choices=["float"], help="program to compare (default float)")
+    p.add_argument("--tolerance", type=float, default=1.0, help="allowed accuracy drop in percentage points (default 1.0)")
+    p.add_argument("--limit", type=int, help="use only the first N test samples")
+    p.add_argument("--device", help="torch device for the float model (default: cuda if available, else cpu)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--seed", type=int, default=0, help="seed for stochastic encoders")
+
     command("doctor", cmd_doctor, "show which backends, datasets and devices are available here")
     return parser
 
@@ -227,13 +240,33 @@ def cmd_report(args) -> dict:
         raise SnnCliError(f"{args.sim} is not a simulation result")
     report = build_report(sim, args.profile)
     paths = write_report(report, args.output_dir)
-    _print_layers(report)
     for name, e in report["energy"].items():
         ratio = f"{e['snn_over_ann']:.3f}" if e["snn_over_ann"] is not None else "n/a"
         print(f"{name:>18}: SNN {e['snn_pj'] / 1e3:10.2f} nJ  ANN {e['ann_pj'] / 1e3:10.2f} nJ  SNN/ANN {ratio}")
-        print(f"{'':>18}  {e['verdict']}")
+        print(f"{'':>18}  {e['verdict']}; {e['break_even_note']}")
     print("wrote " + ", ".join(paths.values()))
     return {"command": "report", **report, "files": paths}
+
+
+def cmd_parity(args) -> dict:
+    from tqdm import tqdm
+
+    from snncli.parity import check
+
+    with tqdm(desc="parity", unit="sample", disable=None) as bar:
+        result = check(args.run, target=args.target, limit=args.limit, seed=args.seed, device=args.device,
+                       checkpoint=args.checkpoint, progress=bar.update)
+    acc = result["accuracy"]
+    print(f"accuracy: torch ({result['device']}) {100 * acc['torch']:.2f} %, hwsim ({args.target}) "
+          f"{100 * acc['hwsim']:.2f} %, drop {result['accuracy_drop_pp']:+.2f} pp on {result['samples']} samples")
+    print(f"predictions agree on {100 * result['prediction_agreement']:.2f} % of samples; "
+          f"spikes match on {100 * result['spike_match_rate']:.4f} % of (sample, neuron, step)")
+    for layer in result["layers"]:
+        print(f"  {layer['name']:<12} spike match {100 * layer['spike_match_rate']:8.4f} %   "
+              f"count cosine {layer['count_cosine']:.6f}")
+    ok = result["accuracy_drop_pp"] <= args.tolerance
+    print("PASS" if ok else f"FAIL: accuracy drop exceeds the tolerance of {args.tolerance} pp")
+    return {"command": "parity", **result, "tolerance_pp": args.tolerance, "passed": ok, "exit_code": 0 if ok else 1}
 
 
 def cmd_doctor(args) -> dict:
@@ -250,6 +283,8 @@ def cmd_doctor(args) -> dict:
 def _print_layers(result: dict) -> None:
     rows = [("layer", "op", "SOPs", "MACs", "updates", "spikes", "rate")]
     for layer in result["layers"]:
+        if layer["op"] in ("input", "output", "flatten"):
+            continue
         rows.append((layer["name"], layer["op"], f"{layer['sops']:,.0f}", f"{layer['macs']:,.0f}",
                      f"{layer['neuron_updates']:,.0f}", f"{layer['spikes']:,.1f}",
                      f"{layer['firing_rate']:.4f}" if layer["op"] == "neuron" else ""))

@@ -78,8 +78,7 @@ def layer_energy(layer: dict, p: Profile) -> float:
 def estimate(layers: list[dict], steps: int, p: Profile) -> dict:
     """SNN and ANN-twin energy per inference (pJ), their ratio, the break-even rate and a verdict.
 
-    Each layer dict carries the per-sample counters plus ``ann_macs`` (synapses)
-    and, for synaptic layers, ``in_neurons`` (size of its input).
+    Each layer dict carries the per-sample counters plus ``ann_macs`` (its synapses).
     """
     snn = sum(layer_energy(layer, p) for layer in layers)
     ann_macs = sum(layer.get("ann_macs", 0) for layer in layers)
@@ -91,6 +90,14 @@ def estimate(layers: list[dict], steps: int, p: Profile) -> dict:
     rate_part = sum(layer["sops"] * (p.e_ac + p.e_weight_read) for layer in layers)
     fixed = snn - rate_part
     break_even = (ann - fixed) / per_rate if per_rate > 0 else None
+    if break_even is None:
+        note = "no layer is driven by spikes, so no firing rate makes the SNN cheaper"
+    elif break_even <= 0:
+        note = (f"the part that does not scale with spikes ({fixed / 1e3:.1f} nJ: MACs on non-binary inputs, "
+                "neuron updates, state traffic) alone exceeds the ANN twin: no firing rate breaks even")
+        break_even = None
+    else:
+        note = f"the SNN is cheaper than its ANN twin while the input firing rate stays below {break_even:.4f}"
     ratio = snn / ann if ann > 0 else None
     if ratio is None:
         verdict = "no ANN twin to compare (no synaptic layers)"
@@ -104,6 +111,7 @@ def estimate(layers: list[dict], steps: int, p: Profile) -> dict:
         "ann_pj": ann,
         "snn_over_ann": ratio,
         "break_even_firing_rate": break_even,
+        "break_even_note": note,
         "verdict": verdict,
         "per_layer_pj": {layer["name"]: layer_energy(layer, p) for layer in layers},
     }

@@ -52,7 +52,10 @@ def markdown(report: dict) -> str:
         ratio = f"{e['snn_over_ann']:.3f}" if e["snn_over_ann"] is not None else "n/a"
         be = f"{e['break_even_firing_rate']:.4f}" if e["break_even_firing_rate"] is not None else "n/a"
         lines.append(f"| {name} | {e['snn_pj'] / 1e3:,.2f} | {e['ann_pj'] / 1e3:,.2f} | {ratio} | {be} |")
-    lines += [""] + [f"- **{name}**: {e['verdict']} ({e['profile']['source']})" for name, e in report["energy"].items()]
+    lines += [""] + [
+        f"- **{name}**: {e['verdict']}; {e['break_even_note']} ({e['profile']['source']})"
+        for name, e in report["energy"].items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -72,6 +75,7 @@ def plot(report: dict, path: str) -> None:
     ax1.bar([x + 0.2 for x in xs], [layer["ann_macs"] for layer in syn], width=0.4, label="MACs (ANN twin)")
     ax1.set_xticks(list(xs), names, rotation=45, ha="right")
     ax1.set_yscale("log")
+    ax1.set_ylim(bottom=1)
     ax1.set_ylabel("operations per sample")
     ax1.set_title("synaptic operations per layer")
     ax1.legend()

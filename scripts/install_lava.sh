@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Install Intel Lava (lava-nc 0.10.0) and lava-dl 0.6.0 into a venv, idempotently.
+#
+#   scripts/install_lava.sh [VENV]        (default: .venv, relative to the repo root)
+#
+# Why it is not a plain `pip install lava-dl` (see shared/ENVIRONMENT.md):
+#   * both declare Requires-Python <3.11 and pin numpy<2 / torch<2.4; they run on
+#     Python 3.11 with numpy 2.x and torch 2.13, so they go in with
+#     --no-deps --ignore-requires-python and their real runtime needs are listed here;
+#   * lava-dl declares torchvision, whose PyPI builds do not import beside the CPU
+#     torch 2.13.0: it is NOT installed.  Only slayer's object_detection imports
+#     torchvision; snncli needs netx alone, and snncli/targets/lava_reference.py
+#     imports netx without executing slayer's package __init__ (no stub, no torchvision);
+#   * lava-nc 0.10.0's lava/magma/compiler/var_model.py has dataclass fields with a
+#     mutable default `ByteEncoder()`, a ValueError on Python 3.11; patched below to
+#     `field(default_factory=ByteEncoder)` (a no-op when already patched).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${1:-.venv}"
+PYBIN="$VENV/bin/python"
+if [ ! -x "$PYBIN" ]; then
+  echo "[install_lava] no python at $PYBIN (create the venv first: scripts/setup.sh)" >&2
+  exit 2
+fi
+PIP=("$PYBIN" -m pip install --disable-pip-version-check -q)
+
+echo "[install_lava] lava-nc 0.10.0 + lava-dl 0.6.0 (--no-deps --ignore-requires-python)"
+"${PIP[@]}" --no-deps --ignore-requires-python "lava-nc==0.10.0" "lava-dl==0.6.0"
+# Real runtime needs: lava.magma/lava.proc import asteval (learning rules), networkx,
+# scipy, scikit-learn; netx needs h5py.  ninja (slayer's CUDA JIT) and opencv (slayer's
+# object_detection) are lava-dl's declared needs, kept for users with full slayer.
+# asteval <0.10 and opencv <5 as lava-nc/lava-dl were tested (shared/ENVIRONMENT.md);
+# the rest is left free so that pip keeps what the venv already has.
+"${PIP[@]}" "asteval<0.10" networkx scipy scikit-learn h5py ninja "opencv-python-headless>=4.8.1.78,<5"
+
+echo "[install_lava] Python 3.11 fix in lava/magma/compiler/var_model.py"
+"$PYBIN" - <<'EOF'
+import importlib.util, pathlib, re, sys
+spec = importlib.util.find_spec("lava")
+path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "magma" / "compiler" / "var_model.py"
+src = path.read_text()
+new = src.replace("= ByteEncoder()", "= field(default_factory=ByteEncoder)")
+if "import field" not in new and not re.search(r"from dataclasses import [^\n]*\bfield\b", new):
+    new = new.replace("from dataclasses import dataclass", "from dataclasses import dataclass, field", 1)
+if not re.search(r"from dataclasses import [^\n]*\bfield\b", new):
+    sys.exit(f"[install_lava] could not add `field` import to {path}")
+if new != src:
+    path.write_text(new)
+    for pyc in path.parent.glob("__pycache__/var_model.*.pyc"):
+        pyc.unlink()
+    print(f"[install_lava]   patched {path}")
+else:
+    print(f"[install_lava]   already patched: {path}")
+EOF
+
+echo "[install_lava] check: Lava fixed-point runtime and netx import"
+"$PYBIN" -c "
+from snncli.targets.lava_reference import import_netx
+import_netx()
+from lava.magma.core.run_configs import Loihi2SimCfg
+import lava.proc.lif.process, lava.proc.dense.process
+print('[install_lava] ok: lava-nc', __import__('importlib.metadata').metadata.version('lava-nc'),
+      'lava-dl', __import__('importlib.metadata').metadata.version('lava-dl'))
+"

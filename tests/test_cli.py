@@ -1,0 +1,137 @@
+"""The command line end to end, and its behaviour on bad input (exit 2, one line, no partial file)."""
+
+import json
+import subprocess
+import sys
+
+import nir
+import numpy as np
+import pytest
+
+from snncli.cli import main
+
+TINY = ["--epochs", "4", "--hidden", "64", "--time-steps", "4", "--no-progress",
+        "--set", "limit_train=800", "--set", "limit_test=100"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    assert main(["train", "--run-dir", str(root / "run"), *TINY, "--json", str(root / "train.json")]) == 0
+    return root
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_export_simulate_report(trained, capsys, tmp_path):
+    root = trained
+    assert json.loads((root / "train.json").read_text())["accuracy"] > 0.3
+    code, out, _ = run_cli(capsys, "export", str(root / "run"), "--target", "nir", "-o", str(tmp_path / "m.nir"))
+    assert code == 0 and (tmp_path / "m.nir").exists()
+    code, out, _ = run_cli(capsys, "simulate", str(tmp_path / "m.nir"), "--limit", "50", "--json", str(tmp_path / "sim.json"),
+                           "--record", str(tmp_path / "rec.npz"))
+    assert code == 0
+    sim = json.loads((tmp_path / "sim.json").read_text())
+    assert sim["samples"] == 50 and sim["steps"] == 4 and 0 <= sim["accuracy"] <= 1
+    assert {"name", "sops", "macs", "neuron_updates", "spikes"} <= set(sim["layers"][0])
+    assert sim["totals"]["neuron_updates"] == sum(layer["neuron_updates"] for layer in sim["layers"])
+    rec = np.load(tmp_path / "rec.npz")
+    neuron = [k for k in rec.files if k.endswith("/v")]
+    assert neuron and rec[neuron[0]].shape[:2] == (4, 50)
+    code, out, _ = run_cli(capsys, "report", str(tmp_path / "sim.json"), "-o", str(tmp_path / "rep"),
+                           "--json", str(tmp_path / "rep.json"))
+    assert code == 0
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    e = rep["energy"]["horowitz45"]
+    t = sim["totals"]
+    assert e["snn_pj"] == pytest.approx(0.9 * t["sops"] + 4.6 * t["macs"])
+    assert e["ann_pj"] == pytest.approx(4.6 * sum(layer["ann_macs"] for layer in sim["layers"]))
+    for kind in ("json", "md", "png"):
+        assert (tmp_path / "rep" / f"report.{kind}").stat().st_size > 0
+
+
+def test_parity_float_is_exact(trained, capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "parity", str(trained / "run"), "--json", str(tmp_path / "p.json"))
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert code == 0 and result["passed"]
+    assert result["prediction_agreement"] >= 0.995
+    assert all(layer["spike_match_rate"] >= 0.999 for layer in result["layers"])
+
+
+def test_simulate_with_own_input_array(conformance, capsys, tmp_path):
+    data = np.loadtxt(conformance / "lif_norse.csv", delimiter=",")
+    np.save(tmp_path / "x.npy", data[:, 0].reshape(-1, 1, 1))
+    code, _, _ = run_cli(capsys, "simulate", str(conformance / "lif_norse.nir"), "--input", str(tmp_path / "x.npy"),
+                         "--record", str(tmp_path / "rec.npz"))
+    assert code == 0
+    rec = np.load(tmp_path / "rec.npz")
+    np.testing.assert_array_equal(np.flatnonzero(rec["1/out"][:, 0, 0]), np.flatnonzero(data[:, 2]))
+
+
+def _assert_clean_error(code, err, *words):
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def _graph(weight):
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([3])}), "fc": nir.Linear(weight=weight),
+               "output": nir.Output(output_type={"output": np.array([weight.shape[0]])})},
+        edges=[("input", "fc"), ("fc", "output")], type_check=False)
+
+
+def test_bad_inputs_give_one_line_errors(capsys, tmp_path, trained):
+    out = tmp_path / "out.json"
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "missing.nir"), "--json", str(out))
+    _assert_clean_error(code, err, "not found")
+    (tmp_path / "garbage.nir").write_bytes(b"this is not hdf5" * 10)
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "garbage.nir"), "--json", str(out))
+    _assert_clean_error(code, err, "garbage.nir")
+    good = tmp_path / "good.nir"
+    nir.write(str(good), _graph(np.ones((2, 3))))
+    (tmp_path / "trunc.nir").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "trunc.nir"), "--json", str(out))
+    _assert_clean_error(code, err, "trunc.nir")
+    nan = np.ones((2, 3))
+    nan[0, 1] = np.nan
+    nir.write(str(tmp_path / "nan.nir"), _graph(nan))
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "nan.nir"), "--json", str(out))
+    _assert_clean_error(code, err, "fc", "NaN")
+    np.save(tmp_path / "x.npy", np.zeros((4, 2, 5)))
+    code, _, err = run_cli(capsys, "simulate", str(good), "--input", str(tmp_path / "x.npy"), "--json", str(out))
+    _assert_clean_error(code, err, "shape")
+    (tmp_path / "typo.yaml").write_text("epohcs: 3\n")
+    code, _, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "r"), "--config", str(tmp_path / "typo.yaml"),
+                           "--json", str(out))
+    _assert_clean_error(code, err, "epohcs", "epochs")
+    code, _, err = run_cli(capsys, "export", str(tmp_path / "nope"), "--target", "nir", "-o", str(tmp_path / "x.nir"))
+    _assert_clean_error(code, err)
+    assert not out.exists() and not (tmp_path / "x.nir").exists() and not (tmp_path / "r").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_unknown_node_type_is_named(capsys, tmp_path):
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([3])}),
+               "delay": nir.Delay(delay=np.ones(3)),
+               "output": nir.Output(output_type={"output": np.array([3])})},
+        edges=[("input", "delay"), ("delay", "output")], type_check=False)
+    nir.write(str(tmp_path / "delay.nir"), graph)
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "delay.nir"), "--input", str(tmp_path / "none.npy"))
+    _assert_clean_error(code, err, "delay", "Delay")
+
+
+def test_console_script_help_and_error_exit_code(tmp_path):
+    help_text = subprocess.run([sys.executable, "-m", "snncli.cli", "simulate", "--help"], capture_output=True, text=True)
+    assert help_text.returncode == 0 and "--record" in help_text.stdout
+    bad = subprocess.run([sys.executable, "-m", "snncli.cli", "simulate", str(tmp_path / "none.nir")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "not found" in bad.stderr
