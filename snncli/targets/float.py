@@ -25,23 +25,13 @@ import nir
 import numpy as np
 
 from snncli.errors import SnnCliError
+from snncli.export.nir_io import reset_mode
 from snncli.targets.graph import GraphNode, conv_pair, conv_padding, ordered_nodes, param
 from snncli.targets.program import Layer, Program
 
 NAME = "float"
 DEFAULT_DT = 1e-4
 READINGS = ("nir", "sinabs", "norse")
-RESET_MODE_KEY = "reset_mode"  # node.metadata key for reset by subtraction (NIR 1.0.8 has no field)
-
-
-def reset_mode(gnode: GraphNode) -> str:
-    mode = (gnode.node.metadata or {}).get(RESET_MODE_KEY, "zero")
-    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
-    if mode not in ("zero", "subtract"):
-        raise SnnCliError(
-            f"node {gnode.name!r}: metadata {RESET_MODE_KEY}={mode!r} is neither 'zero' nor 'subtract'"
-        )
-    return mode
 
 
 def lower(graph: nir.NIRGraph, dt: float = DEFAULT_DT, reading: str = "nir") -> Program:
@@ -138,7 +128,7 @@ def _neuron_params(g: GraphNode, dt: float, reading: str, warnings: list[str]) -
     if p["spiking"]:
         p["v_threshold"] = param(node, "v_threshold", shape)
         p["v_reset"] = param(node, "v_reset", shape) if node.v_reset is not None else np.zeros(shape)
-        p["reset_mode"] = reset_mode(g)
+        p["reset_mode"] = reset_mode(node, g.name)
         if reading == "sinabs" and isinstance(node, nir.IF):
             p["reset_mode"] = "subtract"
             p["v_min"] = -p["v_threshold"]
