@@ -22,16 +22,27 @@ if [ ! -x "$PYBIN" ]; then
   echo "[install_lava] no python at $PYBIN (create the venv first: scripts/setup.sh)" >&2
   exit 2
 fi
-PIP=("$PYBIN" -m pip install --disable-pip-version-check -q)
+# pip, quiet, without the machine's notes about local index folders it skips and
+# without the resolver's complaint about the pins we bypass on purpose
+PIP=(pip_quiet)
+pip_quiet() {
+  set +e
+  "$PYBIN" -m pip install --disable-pip-version-check -q "$@" 2>&1 \
+    | grep -v -e "is ignored: it is neither a file nor a directory" -e "^ERROR: pip's dependency resolver" \
+              -e "^lava-\(nc\|dl\) .* requires" -e "^spikingjelly .* requires" -e "^neurobench .* requires"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  return "$rc"
+}
 
 echo "[install_lava] lava-nc 0.10.0 + lava-dl 0.6.0 (--no-deps --ignore-requires-python)"
 "${PIP[@]}" --no-deps --ignore-requires-python "lava-nc==0.10.0" "lava-dl==0.6.0"
 # Real runtime needs: lava.magma/lava.proc import asteval (learning rules), networkx,
-# scipy, scikit-learn; netx needs h5py.  ninja (slayer's CUDA JIT) and opencv (slayer's
-# object_detection) are lava-dl's declared needs, kept for users with full slayer.
-# asteval <0.10 and opencv <5 as lava-nc/lava-dl were tested (shared/ENVIRONMENT.md);
-# the rest is left free so that pip keeps what the venv already has.
-"${PIP[@]}" "asteval<0.10" networkx scipy scikit-learn h5py ninja "opencv-python-headless>=4.8.1.78,<5"
+# scipy, scikit-learn; netx needs h5py.  lava-dl's other declared needs (ninja for
+# slayer's CUDA JIT, opencv for slayer's object_detection) serve slayer, which snncli
+# does not import.  asteval <0.10 as lava-nc was tested (shared/ENVIRONMENT.md); the
+# rest is left free so that pip keeps what the venv already has.
+"${PIP[@]}" "asteval<0.10" networkx scipy scikit-learn h5py
 
 echo "[install_lava] Python 3.11 fix in lava/magma/compiler/var_model.py"
 "$PYBIN" - <<'EOF'

@@ -29,8 +29,26 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def datasets() -> dict[str, str]:
+    """Each dataset with whether it can be loaded here (offline ones are tried for real)."""
+    from snncli.data.datasets import EVENT_DATASETS, list_datasets, load_dataset
+    from snncli.errors import SnnCliError
+
+    status = {}
+    for name, description in list_datasets().items():
+        if name in ("digits", "fashion-mnist", "mnist-5k"):
+            try:
+                data = load_dataset(name)
+                status[name] = f"available ({len(data.train_y)} train / {len(data.test_y)} test)"
+            except SnnCliError as exc:
+                status[name] = f"missing: {exc}"
+        else:
+            needs = "tonic" if name in EVENT_DATASETS else "torchvision"
+            status[name] = f"download with --data-root (needs internet and {needs}): {description}"
+    return status
+
+
 def collect() -> dict[str, dict[str, str]]:
-    from snncli.data.datasets import available_datasets
     from snncli.targets import TARGETS
 
     packages = {name: f"{_version(name)}  ({use})" for name, use in PACKAGES.items()}
@@ -47,6 +65,6 @@ def collect() -> dict[str, dict[str, str]]:
     return {
         "devices": devices,
         "packages": packages,
-        "datasets": available_datasets(),
+        "datasets": datasets(),
         "targets": {name: "available" for name in TARGETS},
     }

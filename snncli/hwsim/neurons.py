@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from snncli.hwsim.loihi_neuron import loihi_cuba_init, loihi_cuba_step
+
 
 def float_lif_init(shape, batch: int, params: dict) -> dict:
     state = {"v": np.zeros((batch, *shape), dtype=np.float64)}
@@ -57,6 +59,7 @@ def float_lif_step(state: dict, x: np.ndarray, params: dict):
 # name -> (init, step); other arithmetics (loihi, speck) register here too.
 MODELS = {
     "float_lif": (float_lif_init, float_lif_step),
+    "loihi_cuba": (loihi_cuba_init, loihi_cuba_step),
 }
 
 

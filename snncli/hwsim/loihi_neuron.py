@@ -1,0 +1,138 @@
+"""Loihi 2 CUBA LIF neuron and Dense synapse in Lava's bit-accurate integer arithmetic.
+
+Pure numpy (int64 internally) re-implementations of two Lava ProcessModels, rule
+for rule, so that hwsim reproduces Lava's ``Loihi2SimCfg(select_tag="fixed_pt")``
+spike for spike and voltage for voltage.  Sources (lava-nc 0.10.0):
+
+* neuron:  ``lava/proc/lif/models.py``  ``AbstractPyLifModelFixed`` (``subthr_dynamics``,
+  ``scale_bias``, ``run_spk``) + ``PyLifModelBitAcc`` (``scale_threshold``,
+  ``spiking_activation``).
+* synapse: ``lava/proc/dense/models.py`` ``AbstractPyDenseModelBitAcc.run_spk`` with
+  ``lava/utils/weightutils.py`` ``determine_sign_mode``/``clip_weights``/``truncate_weights``.
+
+Neuron parameters are Lava ``LIF`` process parameters (integers)::
+
+    du, dv      12-bit unsigned decays (0..4095), in 1/4096 per step
+    vth         threshold mantissa (17-bit unsigned)
+    bias_mant   13-bit signed bias mantissa,  bias_exp  its exponent
+
+One step, all integers (``a`` = this step's synaptic input, an int32 message)::
+
+    bias_eff = bias_mant << bias_exp            (>> -bias_exp if bias_exp < 0)
+    u  = sgn(u*(4096-(du+1))) * (|u*(4096-(du+1))| >> 12)    # ds_offset = 1
+    u  = i32(u + i32(a << 6))                                 # act_shift = 6
+    u  = u - 2**24 if u > 2**23 else (u + 2**24 if u <= -2**23 else u)  # wrap once
+    v  = sgn(v*(4096-dv)) * (|v*(4096-dv)| >> 12)             # dm_offset = 0
+    v  = clip(i32(v + u + bias_eff), -(2**23-1), 2**23-1)
+    s  = v > (vth << 6)                                       # vth_shift = 6
+    v[s] = 0                                                  # u is NOT reset
+
+``i32`` is two's-complement wrapping to 32 bits, as numpy int32 arithmetic in Lava
+does (only reachable with enormous inputs).  So du = 4095 means no current is
+carried over (decay factor 0), du = 0 keeps 4095/4096 of it; dv = 0 means no leak.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+UV_BITS = 24  # AbstractPyLifModelFixed.uv_bitwidth
+MAX_UV = 1 << (UV_BITS - 1)  # 2**23, .max_uv_val
+DECAY_SHIFT = 12  # .decay_shift, decays in units of 1/4096
+DECAY_UNITY = 1 << DECAY_SHIFT
+VTH_SHIFT = 6  # .vth_shift: threshold MSB-aligned by 6 bits
+ACT_SHIFT = 6  # .act_shift: synaptic input MSB-aligned by 6 bits
+DS_OFFSET = 1  # current decay offset (du + 1): du = 4095 decays fully
+DM_OFFSET = 0  # voltage decay offset
+
+NEURON_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+
+
+def _i32(x: np.ndarray) -> np.ndarray:
+    """Wrap int64 values to int32 two's complement, kept in int64."""
+    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _decay(x: np.ndarray, decay_const) -> np.ndarray:
+    """``sign(x*(4096-d)) * (|x*(4096-d)| >> 12)``: truncation toward zero
+    (AbstractPyLifModelFixed.subthr_dynamics)."""
+    prod = x * (DECAY_UNITY - np.asarray(decay_const, dtype=np.int64))
+    return np.sign(prod) * (np.abs(prod) >> DECAY_SHIFT)
+
+
+def effective_bias(bias_mant, bias_exp) -> np.ndarray:
+    """AbstractPyLifModelFixed.scale_bias: ``mant << exp`` or ``mant >> -exp`` (floor)."""
+    mant = np.asarray(bias_mant, dtype=np.int64)
+    exp = np.asarray(bias_exp, dtype=np.int64)
+    return _i32(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)))
+
+
+def loihi_cuba_init(shape, batch: int, params: dict) -> dict[str, np.ndarray]:
+    """Zero current ``u`` and voltage ``v`` (Lava LIF defaults u=0, v=0), int64 [B, *shape]."""
+    full = (int(batch), *tuple(shape))
+    return {"u": np.zeros(full, dtype=np.int64), "v": np.zeros(full, dtype=np.int64)}
+
+
+def loihi_cuba_step(state: dict[str, np.ndarray], x: np.ndarray, params: dict):
+    """One Loihi CUBA LIF step (equations in the module docstring).
+
+    ``x`` is the integer synaptic input ``a_in`` this step ([B, *shape]); ``params``
+    holds ``du, dv, vth, bias_mant, bias_exp`` (scalars or arrays broadcastable to
+    the shape).  Returns ``(new_state, spikes)`` with int64 0/1 spikes.
+    """
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)) or not np.array_equal(x, np.round(x)):
+            raise ValueError("loihi_cuba_step expects integer synaptic input")
+    a = _i32(x.astype(np.int64))  # the a_in message is int32 (PyDenseModelBitAcc.a_out)
+    u, v = state["u"], state["v"]
+    # current: decay (du + ds_offset), add input << act_shift, wrap once at 24 bits
+    u = _decay(u, np.asarray(params["du"], dtype=np.int64) + DS_OFFSET)
+    u = _i32(u + _i32(a << ACT_SHIFT))
+    u = np.where(u > MAX_UV, u - 2 * MAX_UV, np.where(u <= -MAX_UV, u + 2 * MAX_UV, u))
+    # voltage: decay (dv + dm_offset), add current and bias, saturate at 24 bits
+    v = _decay(v, np.asarray(params["dv"], dtype=np.int64) + DM_OFFSET)
+    v = _i32(v + u + effective_bias(params.get("bias_mant", 0), params.get("bias_exp", 0)))
+    v = np.clip(v, -MAX_UV + 1, MAX_UV - 1)
+    # PyLifModelBitAcc.spiking_activation: strict v > vth << 6; reset_voltage: v = 0
+    spikes = v > (np.asarray(params["vth"], dtype=np.int64) << VTH_SHIFT)
+    v = np.where(spikes, 0, v)
+    return {"u": u, "v": v}, spikes.astype(np.int64)
+
+
+# ----------------------------------------------------------------- synapse
+def dense_effective_weights(weights, num_weight_bits: int = 8, sign_mode: str | None = None) -> np.ndarray:
+    """The integer weights Lava's PyDenseModelBitAcc really uses (first run_spk).
+
+    sign mode (weightutils.determine_sign_mode): excitatory if min >= 0, else
+    inhibitory if max <= 0, else mixed.  clip_weights(num_bits=8): mixed
+    [-256, 255], excitatory [0, 255], inhibitory -clip(-w, 0, 255).
+    truncate_weights: drop ``8 - num_weight_bits + mixed`` low bits (arithmetic
+    shift, on -w for inhibitory).  Note: mixed weights at full 8 bits lose their
+    lowest bit (odd values become even, rounded down).
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    if sign_mode is None:
+        sign_mode = "excitatory" if w.min(initial=0) >= 0 else ("inhibitory" if w.max(initial=0) <= 0 else "mixed")
+    mixed = int(sign_mode == "mixed")
+    sign = -1 if sign_mode == "inhibitory" else 1
+    w = sign * w
+    w = np.clip(w, -256 * mixed, 255)
+    drop = 8 - int(num_weight_bits) + mixed
+    w = (w >> drop) << drop
+    return sign * w
+
+
+def dense_accumulate(weights_eff: np.ndarray, spikes: np.ndarray, weight_exp: int = 0) -> np.ndarray:
+    """PyDenseModelBitAcc: ``a = sum of weights of active inputs``, then ``a << e``
+    (``e > 0``) or ``a >> -e`` (floor), sent as an int32 message.
+
+    Timing (run_spk sends ``a_buff`` *before* receiving ``s_in``): the value sent at
+    step t was computed from the spikes of step t-1, i.e. every Dense adds exactly
+    one step of delay; the LIF it feeds integrates ``W s(t-1)`` at step t.
+    ``spikes`` [B, in] binary; returns int64 [B, out].
+    """
+    s = (np.asarray(spikes) != 0).astype(np.int64)
+    acc = s @ np.asarray(weights_eff, dtype=np.int64).T
+    acc = acc << weight_exp if weight_exp > 0 else acc >> (-weight_exp)
+    return _i32(acc)
