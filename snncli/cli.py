@@ -118,11 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "export", cmd_export, "export a trained run to a target format",
         "Export a trained run. --target nir writes a NIR graph (readable by snnTorch, Sinabs, Norse,\n"
-        "Lava, ...); --target float writes the lowered float64 Program that hwsim executes.",
+        "Lava, ...); --target float writes the lowered float64 Program that hwsim executes;\n"
+        "--target loihi writes a lava-dl netx HDF5 file for Intel Loihi 2 (Lava loads it unchanged).",
     )
     p.add_argument("run", help="run directory written by `snncli train`")
-    p.add_argument("--target", required=True, choices=["nir", "float"], help="output format")
-    p.add_argument("-o", "--output", required=True, help="output file (.nir for nir, .npz for float)")
+    p.add_argument("--target", required=True, choices=["nir", "float", "loihi"], help="output format")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file: .nir for nir, .npz for float, the netx .h5 for loihi (a .json sidecar "
+                   "with scales and resources and the Program as .program.npz go beside it)")
+    p.add_argument("--preset", default="auto", choices=["auto", "nir-paper"],
+                   help="loihi: fixed-point scaling (auto = per-layer search on training samples)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which checkpoint to export")
     p.add_argument("--dt", type=float, default=1e-4, help="time step in seconds written into the graph (default 1e-4)")
 
@@ -141,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", help="input encoder (default: the one the graph was trained with)")
     p.add_argument("--time-steps", type=int, help="number of steps (default: the one the graph was trained with)")
     p.add_argument("--limit", type=int, help="use only the first N test samples")
-    p.add_argument("--target", default="float", choices=["float"], help="arithmetic to simulate (default float)")
+    p.add_argument("--target", default="float", choices=["float", "loihi"],
+                   help="arithmetic to simulate a .nir graph in (default float; a .npz Program knows its own)")
+    p.add_argument("--preset", default="auto", choices=["auto", "nir-paper"], help="loihi: fixed-point scaling preset")
     p.add_argument("--dt", type=float, default=1e-4, help="time step in seconds for the NIR equations (default 1e-4)")
     p.add_argument("--reading", default="nir", choices=["nir", "sinabs", "norse"],
                    help="how to read IF nodes: nir = the spec (v += dt*r*I, default); sinabs/norse = v += r*I "
@@ -169,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
         "similarity of spike counts. Exits 1 when the drop exceeds --tolerance percentage points.",
     )
     p.add_argument("run", help="run directory written by `snncli train`")
-    p.add_argument("--target", default="float", choices=["float"], help="program to compare (default float)")
+    p.add_argument("--target", default="float", choices=["float", "loihi"], help="program to compare (default float)")
+    p.add_argument("--preset", default="auto", choices=["auto", "nir-paper"], help="loihi: fixed-point scaling preset")
+    p.add_argument("--reference-limit", type=int, default=20,
+                   help="samples also run through the vendor simulator (Lava for loihi; slow), default 20; 0 = none")
     p.add_argument("--tolerance", type=float, default=1.0, help="allowed accuracy drop in percentage points (default 1.0)")
     p.add_argument("--limit", type=int, help="use only the first N test samples")
     p.add_argument("--device", help="torch device for the float model (default: cuda if available, else cpu)")
@@ -210,8 +220,9 @@ def cmd_train(args) -> dict:
 def cmd_export(args) -> dict:
     from snncli.export.run import export_run
 
-    info = export_run(args.run, args.output, target=args.target, dt=args.dt, checkpoint=args.checkpoint)
-    print(f"exported {args.run} ({info['nodes']} nodes) to {args.output}")
+    info = export_run(args.run, args.output, target=args.target, dt=args.dt, checkpoint=args.checkpoint,
+                      preset=args.preset)
+    print(f"exported {args.run} ({info['nodes']} nodes) to {', '.join(info['files'])}")
     return {"command": "export", **info}
 
 
@@ -255,7 +266,8 @@ def cmd_parity(args) -> dict:
 
     with tqdm(desc="parity", unit="sample", disable=None) as bar:
         result = check(args.run, target=args.target, limit=args.limit, seed=args.seed, device=args.device,
-                       checkpoint=args.checkpoint, progress=bar.update)
+                       checkpoint=args.checkpoint, preset=args.preset, reference_limit=args.reference_limit,
+                       progress=bar.update)
     acc = result["accuracy"]
     print(f"accuracy: torch ({result['device']}) {100 * acc['torch']:.2f} %, hwsim ({args.target}) "
           f"{100 * acc['hwsim']:.2f} %, drop {result['accuracy_drop_pp']:+.2f} pp on {result['samples']} samples")
@@ -265,7 +277,18 @@ def cmd_parity(args) -> dict:
         print(f"  {layer['name']:<12} spike match {100 * layer['spike_match_rate']:8.4f} %   "
               f"count cosine {layer['count_cosine']:.6f}")
     ok = result["accuracy_drop_pp"] <= args.tolerance
-    print("PASS" if ok else f"FAIL: accuracy drop exceeds the tolerance of {args.tolerance} pp")
+    ref = result.get("reference")
+    if ref:
+        print(f"vendor simulator on {ref['samples']} samples: accuracy {100 * ref['accuracy']['vendor']:.2f} % "
+              f"(hwsim {100 * ref['accuracy']['hwsim']:.2f} %); spikes identical to hwsim: "
+              f"{'yes' if ref['identical_spikes'] else 'NO'} ({100 * ref['spike_match_rate']:.4f} %)")
+        ok = ok and ref["identical_spikes"]
+    if ok:
+        print("PASS")
+    elif ref and not ref["identical_spikes"]:
+        print("FAIL: hwsim and the vendor simulator disagree")
+    else:
+        print(f"FAIL: accuracy drop exceeds the tolerance of {args.tolerance} pp")
     return {"command": "parity", **result, "tolerance_pp": args.tolerance, "passed": ok, "exit_code": 0 if ok else 1}
 
 

@@ -15,8 +15,9 @@ from snncli.errors import SnnCliError
 from snncli.targets.program import Program, atomic_write
 
 
-def load_program(path: str, target: str = "float", dt: float = 1e-4, reading: str = "nir") -> tuple[Program, list[str]]:
-    """A Program from a ``.npz`` Program file or a ``.nir`` graph (lowered for ``target``)."""
+def load_program(path: str, target: str = "float", dt: float = 1e-4, **options) -> tuple[Program, list[str]]:
+    """A Program from a ``.npz`` Program file or a ``.nir`` graph lowered for ``target``
+    (``options`` go to the target's ``lower``, e.g. ``reading`` or ``preset``)."""
     if not os.path.exists(path):
         raise SnnCliError(f"file not found: {path}")
     if path.endswith(".npz"):
@@ -26,7 +27,7 @@ def load_program(path: str, target: str = "float", dt: float = 1e-4, reading: st
     from snncli.targets import get_target
 
     graph, warnings = read_nir(path)
-    program = get_target(target).lower(graph, dt=dt, reading=reading)
+    program = get_target(target).lower(graph, dt=dt, **options)
     return program, warnings + list(program.metadata.get("warnings", []))
 
 
@@ -58,8 +59,23 @@ def dataset_input(program: Program, args) -> tuple[np.ndarray, np.ndarray]:
     elif sample != expected:
         raise SnnCliError(f"dataset {name!r} has samples of shape {list(sample)} but the graph's input is {list(expected)}")
     generator = torch.Generator().manual_seed(args.seed)
-    encoded = make_encoder(encoder, int(steps))(torch.as_tensor(x), generator)
+    options = source.get("encoder_options", {}) if encoder == source.get("encoder") else {}
+    encoded = make_encoder(encoder, int(steps), **options)(torch.as_tensor(x), generator)
     return encoded.numpy().astype(np.float64), y
+
+
+def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:
+    """Append the zero steps a pipelined chip needs to flush its last inputs to the
+    output (``program.metadata["latency_steps"]``, one per synapse stage on Loihi)."""
+    latency = int(program.metadata.get("latency_steps", 0))
+    if latency <= 0:
+        return x
+    return np.concatenate([x, np.zeros((latency, *x.shape[1:]), dtype=x.dtype)])
+
+
+def target_options(args) -> dict:
+    """The ``lower`` options the chosen target understands, from the CLI flags."""
+    return {"reading": args.reading} if args.target == "float" else {"preset": args.preset}
 
 
 def run_simulation(args) -> dict:
@@ -67,7 +83,7 @@ def run_simulation(args) -> dict:
 
     from snncli.hwsim.simulate import Simulator
 
-    program, warnings = load_program(args.graph, args.target, args.dt, args.reading)
+    program, warnings = load_program(args.graph, args.target, args.dt, **target_options(args))
     for warning in warnings:
         print(f"warning: {warning}")
     labels = None
@@ -82,6 +98,7 @@ def run_simulation(args) -> dict:
             x = x[:, : args.limit]
     else:
         x, labels = dataset_input(program, args)
+    x = pad_for_latency(program, x)
     simulator = Simulator(program)
     start = time.perf_counter()
     with tqdm(total=x.shape[1], desc="hwsim", unit="sample", disable=None) as bar:

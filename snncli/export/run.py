@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from snncli.errors import SnnCliError
@@ -19,6 +21,7 @@ def run_to_nir(run_dir: str, dt: float = 1e-4, checkpoint: str = "best"):
     metadata = {
         "dataset": cfg.dataset,
         "encoder": "frames" if info.get("time_steps") else cfg.encoder,
+        "encoder_options": encoder_options(cfg),
         "time_steps": int(steps),
         "model": cfg.model,
         "num_classes": int(info["num_classes"]),
@@ -27,14 +30,61 @@ def run_to_nir(run_dir: str, dt: float = 1e-4, checkpoint: str = "best"):
     return model_to_nir(model, example, dt=dt, metadata=metadata)
 
 
-def export_run(run_dir: str, output: str, target: str = "nir", dt: float = 1e-4, checkpoint: str = "best") -> dict:
-    graph = run_to_nir(run_dir, dt=dt, checkpoint=checkpoint)
-    if target == "nir":
-        write_nir(graph, output)
-    elif target == "float":
-        from snncli.targets import float as float_target
+def encoder_options(cfg) -> dict:
+    """The options of the run's encoder (those ``make_encoder`` takes besides name and steps)."""
+    return {"poisson": {"max_rate": cfg.max_rate}, "latency": {"threshold": cfg.latency_threshold}}.get(cfg.encoder, {})
 
-        float_target.lower(graph, dt=dt).save(output)
+
+def encoded_samples(run_dir: str, split: str = "train", limit: int = 256, seed: int = 0):
+    """``(x [T, N, *shape] float64, labels)``: samples of the run's dataset, encoded as in training."""
+    import numpy as np
+
+    from snncli.data.datasets import load_dataset
+    from snncli.data.encoders import make_encoder
+    from snncli.trainer.config import load_config
+
+    cfg = load_config(Path(run_dir) / "config.yaml")
+    data = load_dataset(cfg.dataset, data_root=cfg.data_root, seed=cfg.seed, time_steps=cfg.time_steps)
+    x, y = (data.train_x, data.train_y) if split == "train" else (data.test_x, data.test_y)
+    x, y = x[:limit], y[:limit]
+    if data.time_steps:
+        encoder = make_encoder("frames", int(data.time_steps))
+    else:
+        encoder = make_encoder(cfg.encoder, int(cfg.time_steps), **encoder_options(cfg))
+    encoded = encoder(torch.as_tensor(x), torch.Generator().manual_seed(seed))
+    return encoded.numpy().astype(np.float64), y
+
+
+def lower_run(run_dir: str, target: str, dt: float = 1e-4, checkpoint: str = "best", preset: str = "auto"):
+    """``(graph, Program)``: the run's NIR graph lowered for ``target``; quantized targets
+    calibrate their scales on encoded training samples."""
+    from snncli.targets import get_target
+
+    graph = run_to_nir(run_dir, dt=dt, checkpoint=checkpoint)
+    if target == "float":
+        return graph, get_target("float").lower(graph, dt=dt)
+    calibration, _ = encoded_samples(run_dir, "train")
+    return graph, get_target(target).lower(graph, dt=dt, preset=preset, calibration=calibration)
+
+
+def export_run(run_dir: str, output: str, target: str = "nir", dt: float = 1e-4, checkpoint: str = "best",
+               preset: str = "auto") -> dict:
+    if target == "nir":
+        graph = run_to_nir(run_dir, dt=dt, checkpoint=checkpoint)
+        write_nir(graph, output)
+        files = [str(output)]
+    elif target == "float":
+        graph, program = lower_run(run_dir, "float", dt, checkpoint)
+        program.save(output)
+        files = [str(output)]
+    elif target == "loihi":
+        from snncli.targets import loihi
+
+        graph, program = lower_run(run_dir, "loihi", dt, checkpoint, preset)
+        files = list(loihi.write(program, output))
+        program.save(f"{output}.program.npz")
+        files.append(f"{output}.program.npz")
     else:
         raise SnnCliError(f"unknown export target {target!r}")
-    return {"run": str(run_dir), "output": str(output), "target": target, "nodes": len(graph.nodes), "dt": dt}
+    return {"run": str(run_dir), "output": str(output), "files": files, "target": target,
+            "nodes": len(graph.nodes), "dt": dt}

@@ -124,7 +124,7 @@ class Simulator:
             current: dict[str, np.ndarray] = {}
             for layer in layers:
                 if layer.op == "input":
-                    out = x[t].astype(np.float64, copy=False)
+                    out = self._encode_input(x[t], layer.params)
                 else:
                     inp = self._gather(layer, current, previous, batch)
                     out = self._apply(layer, inp, states, counters[layer.name])
@@ -159,6 +159,8 @@ class Simulator:
             out = np.asarray((sp.csr_matrix(flat) @ table).todense()).reshape(batch, *layer.out_shape)
             if op in SYNAPTIC_OPS:
                 self._count_synaptic(layer.name, flat, counter)
+                if "weight_exp" in p:
+                    out = _shift(out, int(p["weight_exp"]))
                 if "bias" in p:
                     bias = p["bias"]
                     out = out + (bias.reshape(-1, 1, 1) if op == "conv2d" else bias)
@@ -182,6 +184,15 @@ class Simulator:
             return (inp > p["threshold"]).astype(np.float64)
         raise SnnCliError(f"hwsim cannot execute layer {layer.name!r} of op {op!r}")
 
+    @staticmethod
+    def _encode_input(x: np.ndarray, p: dict) -> np.ndarray:
+        """Input as the chip receives it: as is, or (``input_scale``, ``input_bits``)
+        quantized to unsigned graded spikes ``clip(round(x * scale), 0, 2**bits - 1)``."""
+        x = x.astype(np.float64, copy=False)
+        if "input_scale" not in p:
+            return x
+        return np.clip(np.round(x * p["input_scale"]), 0, 2 ** int(p["input_bits"]) - 1)
+
     def _count_synaptic(self, name: str, flat: np.ndarray, counter: LayerCounters) -> None:
         active = flat != 0
         ops = active.astype(np.int64) @ self.fanout[name]  # per sample
@@ -189,6 +200,12 @@ class Simulator:
         counter.sops += int(ops[binary].sum())
         counter.macs += int(ops[~binary].sum())
         counter.weight_reads += int(ops.sum())
+
+
+def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
+    """Integer accumulator scaled by a weight exponent: ``acc << e`` or ``acc >> -e``
+    (arithmetic shift, i.e. floor), on integers held exactly in float64."""
+    return acc * float(2**exp) if exp >= 0 else np.floor(acc / float(2**-exp))
 
 
 def simulate(program: Program, x: np.ndarray, **kwargs) -> SimResult:
