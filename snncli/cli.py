@@ -47,23 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_json(path: str, data: dict) -> None:
-    from snncli.targets.program import atomic_write
+    from snncli.targets.program import atomic_write, to_jsonable
 
-    atomic_write(path, lambda f: f.write(json.dumps(_plain(data), indent=2).encode()))
-
-
-def _plain(value):
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    atomic_write(path, lambda f: f.write(json.dumps(to_jsonable(data), indent=2).encode()))
 
 
 # ---------------------------------------------------------------- parser

@@ -108,7 +108,7 @@ class Program:
                     arrays[f"{i}/{key}"] = value
                     plain[key] = {"__array__": f"{i}/{key}"}
                 else:
-                    plain[key] = _jsonable(value)
+                    plain[key] = to_jsonable(value)
             header_layers.append(
                 {
                     "name": layer.name,
@@ -126,9 +126,9 @@ class Program:
             "version": FORMAT_VERSION,
             "target": self.target,
             "dt": self.dt,
-            "scales": _jsonable(self.scales),
-            "resources": _jsonable(self.resources),
-            "metadata": _jsonable(self.metadata),
+            "scales": to_jsonable(self.scales),
+            "resources": to_jsonable(self.resources),
+            "metadata": to_jsonable(self.metadata),
             "layers": header_layers,
         }
         arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -192,11 +192,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
-def _jsonable(value):
+def to_jsonable(value):
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
