@@ -21,18 +21,13 @@ def run_to_nir(run_dir: str, dt: float = 1e-4, checkpoint: str = "best"):
     metadata = {
         "dataset": cfg.dataset,
         "encoder": "frames" if info.get("time_steps") else cfg.encoder,
-        "encoder_options": encoder_options(cfg),
+        "encoder_options": cfg.encoder_options(),
         "time_steps": int(steps),
         "model": cfg.model,
         "num_classes": int(info["num_classes"]),
         "dt": dt,
     }
     return model_to_nir(model, example, dt=dt, metadata=metadata)
-
-
-def encoder_options(cfg) -> dict:
-    """The options of the run's encoder (those ``make_encoder`` takes besides name and steps)."""
-    return {"poisson": {"max_rate": cfg.max_rate}, "latency": {"threshold": cfg.latency_threshold}}.get(cfg.encoder, {})
 
 
 def encoded_samples(run_dir: str, split: str = "train", limit: int = 256, seed: int = 0):
@@ -50,7 +45,7 @@ def encoded_samples(run_dir: str, split: str = "train", limit: int = 256, seed: 
     if data.time_steps:
         encoder = make_encoder("frames", int(data.time_steps))
     else:
-        encoder = make_encoder(cfg.encoder, int(cfg.time_steps), **encoder_options(cfg))
+        encoder = make_encoder(cfg.encoder, int(cfg.time_steps), **cfg.encoder_options())
     encoded = encoder(torch.as_tensor(x), torch.Generator().manual_seed(seed))
     return encoded.numpy().astype(np.float64), y
 

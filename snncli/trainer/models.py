@@ -1,0 +1,123 @@
+"""Spiking models built only from modules SpikingJelly's ``nir_exchange`` maps (plus our SumPool2d).
+
+All modules run in multi-step mode: input ``[T, B, *sample_shape]``, output
+the output layer's spikes ``[T, B, classes]``; the class is
+``argmax_c sum_t s[t, b, c]``.  The network is a plain ``nn.Sequential`` so the
+exporter can walk it layer by layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+from spikingjelly.activation_based import layer, neuron, surrogate
+
+from snncli.errors import SnnCliError
+from snncli.trainer.config import TrainConfig
+from snncli.trainer.layers import SumPool2d
+
+SURROGATE_CLASSES = {
+    "atan": surrogate.ATan, "sigmoid": surrogate.Sigmoid, "piecewise-quadratic": surrogate.PiecewiseQuadratic,
+    "erf": surrogate.Erf, "piecewise-exp": surrogate.PiecewiseExp, "soft-sign": surrogate.SoftSign,
+    "super-spike": surrogate.SuperSpike, "piecewise-leaky-relu": surrogate.PiecewiseLeakyReLU, "rect": surrogate.Rect,
+}
+NEURON_CLASSES = (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode)
+
+
+def make_neuron(cfg: TrainConfig) -> nn.Module:
+    """One spiking neuron layer.
+
+    LIF is snnTorch's ``v[t] = beta v[t-1] + x[t]``: SpikingJelly's
+    ``v += (x - (v - v_reset)) / tau`` with ``decay_input=False`` is
+    ``v = (1 - 1/tau) v + x``, so ``tau = 1 / (1 - beta)``.  IF is ``v += x``.
+    Fire when ``v >= v_threshold``; reset ``zero`` sets ``v = 0`` (``v_reset=0``),
+    ``subtract`` does ``v -= v_threshold`` (``v_reset=None``).
+    """
+    common = dict(v_threshold=cfg.v_threshold, v_reset=0.0 if cfg.reset == "zero" else None,
+                  surrogate_function=SURROGATE_CLASSES[cfg.surrogate](), detach_reset=cfg.detach_reset, step_mode="m")
+    tau = 1.0 / (1.0 - cfg.beta)
+    if cfg.neuron == "if":
+        return neuron.IFNode(**common)
+    if cfg.neuron == "lif":
+        return neuron.LIFNode(tau=tau, decay_input=False, **common)
+    return neuron.ParametricLIFNode(init_tau=tau, decay_input=False, **common)
+
+
+def build_model(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Sequential:
+    """``mlp``: Flatten -> (Linear -> neuron) per ``hidden`` -> Linear -> neuron.
+
+    ``cnn`` (the Speck-compatible Sinabs N-MNIST shape): (Conv2d k x k, pad k//2
+    -> neuron -> SumPool2d(2)) per ``channels`` -> Flatten -> Linear -> neuron.
+    """
+    shape = tuple(sample_shape)
+    mods: list[nn.Module] = []
+    if cfg.model == "mlp":
+        mods.append(layer.Flatten(step_mode="m"))
+        width = math.prod(shape)
+        for h in cfg.hidden:
+            mods += [layer.Linear(width, h, bias=cfg.bias, step_mode="m"), make_neuron(cfg)]
+            width = h
+    else:
+        if len(shape) != 3:
+            raise SnnCliError(f"model cnn needs image samples [C, H, W], dataset has shape {list(shape)}; use model mlp")
+        c, h, w = shape
+        for out in cfg.channels:
+            if min(h, w) < 2:
+                raise SnnCliError(f"cnn channels {cfg.channels}: {len(cfg.channels)} pooling stages shrink "
+                                  f"{shape[1]}x{shape[2]} inputs below 1 pixel; use fewer channels entries")
+            mods += [layer.Conv2d(c, out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=cfg.bias, step_mode="m"),
+                     make_neuron(cfg), SumPool2d(2, step_mode="m")]
+            c, h, w = out, h // 2, w // 2
+        mods.append(layer.Flatten(step_mode="m"))
+        width = c * h * w
+    mods += [layer.Linear(width, num_classes, bias=cfg.bias, step_mode="m"), make_neuron(cfg)]
+    return nn.Sequential(*mods)
+
+
+def spike_counts(out_spikes: torch.Tensor) -> torch.Tensor:
+    """``[T, B, classes]`` spikes -> ``[B, classes]`` counts, the logits of the loss."""
+    return out_spikes.sum(0)
+
+
+def predict(out_spikes: torch.Tensor) -> torch.Tensor:
+    """Class = ``argmax_c sum_t s[t, b, c]`` (ties go to the lowest index)."""
+    return spike_counts(out_spikes).argmax(1)
+
+
+class FiringRates:
+    """Mean firing rate of every hidden neuron layer, ``spikes / (neurons * steps * samples)``.
+
+    Forward hooks sum the spikes and count the elements each hidden neuron
+    layer emits (SpikingJelly's ``monitor.OutputMonitor`` does the same but
+    imports tensorboard, which we do not install).  The last neuron layer (the
+    output) is left out.  Use as a context manager around forward passes.
+    """
+
+    def __init__(self, model: nn.Module):
+        layers = [(n, m) for n, m in model.named_modules() if isinstance(m, NEURON_CLASSES)][:-1]
+        self.totals = {name: [0.0, 0] for name, _ in layers}
+        self.handles = [m.register_forward_hook(self._hook(name)) for name, m in layers]
+
+    def _hook(self, name: str):
+        def hook(module, inputs, spikes):
+            self.totals[name][0] += spikes.detach().sum().item()
+            self.totals[name][1] += spikes.numel()
+        return hook
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+
+    def rates(self) -> dict[str, float]:
+        """Per hidden layer (module name -> rate)."""
+        return {name: s / n for name, (s, n) in self.totals.items() if n}
+
+    def mean(self) -> float:
+        """Pooled over all hidden neurons: total spikes / total neuron-steps."""
+        count = sum(n for _, n in self.totals.values())
+        return sum(s for s, _ in self.totals.values()) / count if count else 0.0

@@ -1,0 +1,188 @@
+"""Config, models and the training loop (tiny runs on a digits subset)."""
+
+import json
+
+import pytest
+import torch
+import yaml
+from spikingjelly.activation_based import functional, layer, neuron
+
+from snncli.data import load_dataset
+from snncli.errors import SnnCliError
+from snncli.trainer.config import TrainConfig, load_config, save_config
+from snncli.trainer.layers import SumPool2d
+from snncli.trainer.models import FiringRates, build_model, predict
+from snncli.trainer.train import evaluate, limit, load_trained, train
+
+TINY = {"hidden": [64], "time_steps": 4, "epochs": 2, "limit_train": 256, "limit_test": 128, "batch_size": 32, "lr": 0.01}
+
+
+def tiny(**kw) -> TrainConfig:
+    return load_config(None, {**TINY, **kw})
+
+
+# ---------------------------------------------------------------- config
+
+def test_defaults_and_overrides(tmp_path):
+    assert load_config().to_dict() == TrainConfig().to_dict()
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 3\nhidden: [100, 50]\nlr: 1\n")
+    cfg = load_config(path, {"epochs": 5, "seed": None})  # flags beat the file; None = flag not given
+    assert (cfg.epochs, cfg.hidden, cfg.lr, cfg.seed) == (5, [100, 50], 1.0, 0)
+
+
+def test_unknown_key_suggests_closest(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epoch: 3\n")
+    with pytest.raises(SnnCliError, match=r"unknown config key 'epoch'.*did you mean 'epochs'"):
+        load_config(path)
+    with pytest.raises(SnnCliError, match="did you mean 'time_steps'"):
+        load_config(None, {"timesteps": 4})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"epochs": -1}, "'epochs' must be >= 1"),
+    ({"epochs": "ten"}, "'epochs' must be int"),
+    ({"hidden": [10, "a"]}, "list of integers"),
+    ({"neuron": "izhikevich"}, "lif, if, plif"),
+    ({"surrogate": "tanh"}, "atan"),
+    ({"encoder": "rate"}, "poisson"),
+    ({"model": "resnet"}, "mlp, cnn"),
+    ({"dataset": "imagenet"}, "digits"),
+    ({"beta": 1.0}, r"\(0, 1\)"),
+    ({"dataset": "nmnist", "encoder": "poisson"}, "frames"),
+])
+def test_invalid_values_name_the_key(overrides, message):
+    with pytest.raises(SnnCliError, match=message):
+        load_config(None, overrides)
+
+
+def test_event_dataset_selects_frames_encoder():
+    assert load_config(None, {"dataset": "shd"}).encoder == "frames"
+
+
+def test_save_config_round_trips(tmp_path):
+    cfg = tiny(neuron="plif", reset="subtract", data_root="/x")
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == cfg
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["neuron"] == "plif"
+
+
+# ---------------------------------------------------------------- models
+
+EXPORTABLE = (layer.Linear, layer.Conv2d, layer.Flatten, neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode, SumPool2d)
+
+
+def test_mlp_and_cnn_are_plain_sequentials_of_exportable_modules():
+    for cfg in (tiny(), tiny(model="cnn", channels=[4, 8], bias=False, neuron="if")):
+        net = build_model(cfg, (1, 8, 8), 10)
+        assert isinstance(net, torch.nn.Sequential)
+        assert all(isinstance(m, EXPORTABLE) and m.step_mode == "m" for m in net)
+        out = net(torch.rand(cfg.time_steps, 3, 1, 8, 8))
+        assert out.shape == (cfg.time_steps, 3, 10) and set(out.unique().tolist()) <= {0.0, 1.0}
+        functional.reset_net(net)
+    assert [type(m).__name__ for m in net] == ["Conv2d", "IFNode", "SumPool2d", "Conv2d", "IFNode", "SumPool2d",
+                                                 "Flatten", "Linear", "IFNode"]
+    assert all(getattr(m, "bias", None) is None for m in net if isinstance(m, (layer.Conv2d, layer.Linear)))
+
+
+def test_lif_is_beta_leak_with_chosen_reset():
+    """One LIF neuron, constant input 0.3: v[t] = 0.9 v[t-1] + 0.3, spike when v >= 1, then reset."""
+    for reset in ("zero", "subtract"):
+        cfg = tiny(beta=0.9, reset=reset)
+        node = build_model(cfg, (1,), 1)[-1]
+        spikes = node(torch.full((12, 1, 1), 0.3)).flatten().tolist()
+        v, expected = 0.0, []
+        for _ in range(12):
+            v = 0.9 * v + 0.3
+            expected.append(float(v >= 1.0))
+            if v >= 1.0:
+                v = 0.0 if reset == "zero" else v - 1.0
+        assert spikes == expected, reset
+        assert sum(expected) >= 2
+
+
+def test_cnn_rejects_non_image_samples():
+    with pytest.raises(SnnCliError, match="mlp"):
+        build_model(tiny(model="cnn"), (700,), 20)
+
+
+def test_predict_and_firing_rates():
+    out = torch.zeros(4, 2, 3)
+    out[:, 0, 2] = 1
+    out[:2, 1, 1] = 1
+    assert predict(out).tolist() == [2, 1]
+    net = build_model(tiny(hidden=[16, 8]), (1, 8, 8), 10)
+    with FiringRates(net) as fr:
+        net(torch.rand(4, 5, 1, 8, 8))
+    assert list(fr.rates()) == ["2", "4"]  # the two hidden layers, not the output
+    assert 0.0 <= fr.mean() <= 1.0
+
+
+# ---------------------------------------------------------------- training
+
+def test_train_writes_run_dir(tmp_path):
+    run = tmp_path / "run"
+    summary = train(tiny(), run, progress=False)
+    for f in ("config.yaml", "checkpoints/last.pt", "checkpoints/best.pt", "metrics.json", "training_curves.png"):
+        assert (run / f).is_file(), f
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    for m in metrics:
+        assert {"loss", "train_acc", "test_loss", "test_acc", "firing_rate", "seconds"} <= set(m)
+        assert 0 <= m["test_acc"] <= 1 and 0 <= m["firing_rate"] <= 1 and m["loss"] > 0
+    assert summary["final_test_acc"] == metrics[-1]["test_acc"] and summary["epochs"] == 2
+    assert summary["best_test_acc"] == max(m["test_acc"] for m in metrics)
+    assert metrics[-1]["test_acc"] > 0.3  # chance is 0.1: it learned something in 2 tiny epochs
+    assert load_config(run / "config.yaml") == tiny()
+    assert (run / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    model, cfg, info = load_trained(run, "best")
+    assert info["sample_shape"] == [1, 8, 8] and info["num_classes"] == 10
+    assert evaluate(model, limit(load_dataset("digits"), cfg), cfg) == pytest.approx(summary["best_test_acc"])
+
+
+def _weights(run):
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    cfg = tiny(encoder="poisson", epochs=3)  # poisson: the encoder's random draws must line up too
+    train(cfg, tmp_path / "straight", progress=False)
+
+    def kill_after_first_epoch(entry):
+        if entry["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "killed", progress=False, on_epoch=kill_after_first_epoch)
+    assert len(json.loads((tmp_path / "killed" / "metrics.json").read_text())) == 1
+    train(cfg, tmp_path / "killed", resume=True, progress=False)
+
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "killed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma, mb = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("straight", "killed"))
+    assert [(m["loss"], m["test_acc"]) for m in ma] == [(m["loss"], m["test_acc"]) for m in mb]
+
+
+def test_seed_reproducibility(tmp_path):
+    cfg = tiny(epochs=1)
+    train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "b", progress=False)
+    train(tiny(epochs=1, seed=1), tmp_path / "c", progress=False)
+    a, b, c = (_weights(tmp_path / r) for r in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["1.weight"], c["1.weight"])
+
+
+def test_run_dir_guards(tmp_path):
+    cfg = tiny(epochs=1)
+    with pytest.raises(SnnCliError, match="does not exist; train without --resume"):
+        train(cfg, tmp_path / "new", resume=True, progress=False)
+    train(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(SnnCliError, match="not empty; pass --resume"):
+        train(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(SnnCliError, match=r"config differs \(lr: 0.01 -> 0.02\)"):
+        train(tiny(epochs=1, lr=0.02), tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(SnnCliError, match="no config.yaml"):
+        load_trained(tmp_path / "new")
