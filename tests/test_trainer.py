@@ -115,7 +115,7 @@ def test_predict_and_firing_rates():
     net = build_model(tiny(hidden=[16, 8]), (1, 8, 8), 10)
     with FiringRates(net) as fr:
         net(torch.rand(4, 5, 1, 8, 8))
-    assert list(fr.rates()) == ["2", "4"]  # the two hidden layers, not the output
+    assert list(fr.rates()) == ["lif1", "lif2"]  # the two hidden layers, not the output
     assert 0.0 <= fr.mean() <= 1.0
 
 
@@ -172,7 +172,7 @@ def test_seed_reproducibility(tmp_path):
     train(tiny(epochs=1, seed=1), tmp_path / "c", progress=False)
     a, b, c = (_weights(tmp_path / r) for r in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not torch.equal(a["1.weight"], c["1.weight"])
+    assert not torch.equal(a["fc1.weight"], c["fc1.weight"])
 
 
 def test_run_dir_guards(tmp_path):

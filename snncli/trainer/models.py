@@ -9,6 +9,7 @@ exporter can walk it layer by layer.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -52,28 +53,30 @@ def build_model(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Sequenti
     -> neuron -> SumPool2d(2)) per ``channels`` -> Flatten -> Linear -> neuron.
     """
     shape = tuple(sample_shape)
-    mods: list[nn.Module] = []
+    # Named modules: the names become the NIR node names, so reports read "fc1", "lif1", ...
+    mods: list[tuple[str, nn.Module]] = []
     if cfg.model == "mlp":
-        mods.append(layer.Flatten(step_mode="m"))
+        mods.append(("flatten", layer.Flatten(step_mode="m")))
         width = math.prod(shape)
-        for h in cfg.hidden:
-            mods += [layer.Linear(width, h, bias=cfg.bias, step_mode="m"), make_neuron(cfg)]
+        for i, h in enumerate(cfg.hidden, 1):
+            mods += [(f"fc{i}", layer.Linear(width, h, bias=cfg.bias, step_mode="m")), (f"{cfg.neuron}{i}", make_neuron(cfg))]
             width = h
     else:
         if len(shape) != 3:
             raise SnnCliError(f"model cnn needs image samples [C, H, W], dataset has shape {list(shape)}; use model mlp")
         c, h, w = shape
-        for out in cfg.channels:
+        for i, out in enumerate(cfg.channels, 1):
             if min(h, w) < 2:
                 raise SnnCliError(f"cnn channels {cfg.channels}: {len(cfg.channels)} pooling stages shrink "
                                   f"{shape[1]}x{shape[2]} inputs below 1 pixel; use fewer channels entries")
-            mods += [layer.Conv2d(c, out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=cfg.bias, step_mode="m"),
-                     make_neuron(cfg), SumPool2d(2, step_mode="m")]
+            mods += [(f"conv{i}", layer.Conv2d(c, out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=cfg.bias,
+                                               step_mode="m")),
+                     (f"{cfg.neuron}{i}", make_neuron(cfg)), (f"pool{i}", SumPool2d(2, step_mode="m"))]
             c, h, w = out, h // 2, w // 2
-        mods.append(layer.Flatten(step_mode="m"))
+        mods.append(("flatten", layer.Flatten(step_mode="m")))
         width = c * h * w
-    mods += [layer.Linear(width, num_classes, bias=cfg.bias, step_mode="m"), make_neuron(cfg)]
-    return nn.Sequential(*mods)
+    mods += [("fc_out", layer.Linear(width, num_classes, bias=cfg.bias, step_mode="m")), (f"{cfg.neuron}_out", make_neuron(cfg))]
+    return nn.Sequential(OrderedDict(mods))
 
 
 def spike_counts(out_spikes: torch.Tensor) -> torch.Tensor:
