@@ -95,6 +95,9 @@ def estimate(layers: list[dict], steps: int, p: Profile) -> dict:
     elif break_even <= 0:
         note = (f"the part that does not scale with spikes ({fixed / 1e3:.1f} nJ: MACs on non-binary inputs, "
                 "neuron updates, state traffic) alone exceeds the ANN twin: no firing rate breaks even")
+        if sum(layer["macs"] for layer in layers) * p.e_mac > ann:
+            note += (" (analog inputs are multiplied at every step; a spike encoder, --encoder poisson or "
+                     "latency, turns those MACs into ACs)")
         break_even = None
     else:
         note = f"the SNN is cheaper than its ANN twin while the input firing rate stays below {break_even:.4f}"
