@@ -135,3 +135,22 @@ def test_console_script_help_and_error_exit_code(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "snncli.cli", "simulate", str(tmp_path / "none.nir")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "not found" in bad.stderr
+
+
+def test_corrupt_or_foreign_checkpoint_is_a_clean_error(trained, capsys, tmp_path):
+    import shutil
+
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    best = run / "checkpoints" / "best.pt"
+    payload = torch.load(best, weights_only=True)
+    payload["model"] = {f"renamed.{k}": v for k, v in payload["model"].items()}
+    torch.save(payload, best)
+    code, _, err = run_cli(capsys, "export", str(run), "--target", "nir", "-o", str(tmp_path / "m.nir"))
+    _assert_clean_error(code, err, "does not fit")
+    best.write_bytes(best.read_bytes()[:100])
+    code, _, err = run_cli(capsys, "export", str(run), "--target", "nir", "-o", str(tmp_path / "m.nir"))
+    _assert_clean_error(code, err, "corrupt")
+    assert not (tmp_path / "m.nir").exists()

@@ -259,5 +259,10 @@ def load_trained(run_dir: str | os.PathLike, which: str = "best", device: str | 
     ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt", device)
     info = ckpt["dataset"]
     model = build_model(cfg, info["sample_shape"], info["num_classes"])
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise SnnCliError(f"{run_dir}/checkpoints/{which}.pt does not fit the model its config.yaml describes "
+                          f"({first}); it was written by another snncli version or config: retrain") from None
     return model.to(device).eval(), cfg, info
