@@ -142,6 +142,9 @@ def _vendor_check(module, program, simulator, x, y, pred_hw) -> dict:
     """hwsim vs the vendor's simulator on the same Program: spikes must be identical."""
     from snncli.simulate_cmd import pad_for_latency
 
+    from snncli.targets.lava_runtime import import_lava_runtime
+
+    import_lava_runtime()
     x = pad_for_latency(program, x)
     ours = simulator.run(x, record=True)
     theirs = module.reference(program, x)

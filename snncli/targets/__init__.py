@@ -10,7 +10,7 @@ import importlib
 
 from snncli.errors import SnnCliError
 
-TARGETS = {"float": "snncli.targets.float"}
+TARGETS = {"float": "snncli.targets.float", "loihi": "snncli.targets.loihi"}
 
 
 def get_target(name: str):
