@@ -89,7 +89,7 @@ def check(run_dir: str, target: str = "float", limit: int | None = None, batch_s
           reference_limit: int = 20, progress=None) -> dict:
     from snncli.export.run import encoded_samples, lower_run
     from snncli.hwsim.simulate import Simulator
-    from snncli.simulate_cmd import pad_for_latency
+    from snncli.simulate_cmd import output_window, pad_for_latency
     from snncli.targets import get_target
     from snncli.trainer.train import load_trained
 
@@ -99,6 +99,7 @@ def check(run_dir: str, target: str = "float", limit: int | None = None, batch_s
     simulator = Simulator(program)
     x_all, y_all = encoded_samples(run_dir, "test", limit=limit if limit else 10**9, seed=seed)
     steps = x_all.shape[0]
+    window = output_window(program, steps)
     neuron_layers = program.neuron_layers
     lags = layer_lags(program)
     vs_torch = _Agreement([layer.name for layer in neuron_layers])
@@ -111,7 +112,7 @@ def check(run_dir: str, target: str = "float", limit: int | None = None, batch_s
             raise SnnCliError(f"the model has {len(spikes)} neuron layers, the program {len(neuron_layers)}")
         result = simulator.run(pad_for_latency(program, xb), batch_size=batch_size, record=True)
         pred_torch.append(out.sum(0).argmax(-1))
-        pred_hw.append(result.predictions())
+        pred_hw.append(result.predictions(window))
         for k, layer in enumerate(neuron_layers):
             ours = result.records[layer.name]["out"][lags[layer.name] : lags[layer.name] + steps]
             vs_torch.add(k, spikes[k].reshape(ours.shape), ours)
@@ -133,18 +134,15 @@ def check(run_dir: str, target: str = "float", limit: int | None = None, batch_s
     module = get_target(target)
     if hasattr(module, "reference") and reference_limit > 0:
         report["reference"] = _vendor_check(module, program, simulator, x_all[:, :reference_limit],
-                                            y_all[:reference_limit], pred_hw[:reference_limit])
+                                            y_all[:reference_limit], pred_hw[:reference_limit], window)
     report["seconds"] = time.perf_counter() - t0
     return report
 
 
-def _vendor_check(module, program, simulator, x, y, pred_hw) -> dict:
+def _vendor_check(module, program, simulator, x, y, pred_hw, window) -> dict:
     """hwsim vs the vendor's simulator on the same Program: spikes must be identical."""
     from snncli.simulate_cmd import pad_for_latency
 
-    from snncli.targets.lava_runtime import import_lava_runtime
-
-    import_lava_runtime()
     x = pad_for_latency(program, x)
     ours = simulator.run(x, record=True)
     theirs = module.reference(program, x)
@@ -153,7 +151,7 @@ def _vendor_check(module, program, simulator, x, y, pred_hw) -> dict:
     for k, name in enumerate(names):
         agreement.add(k, ours.records[name]["out"], np.asarray(theirs[name]).reshape(ours.records[name]["out"].shape))
     out_name = program.output_layers[0].inputs[0]
-    vendor_pred = np.asarray(theirs[out_name]).sum(0).reshape(x.shape[1], -1).argmax(-1)
+    vendor_pred = np.asarray(theirs[out_name])[window[0] : window[1]].sum(0).reshape(x.shape[1], -1).argmax(-1)
     return {
         "samples": int(x.shape[1]),
         "accuracy": {"vendor": float(np.mean(vendor_pred == y)), "hwsim": float(np.mean(pred_hw == y))},

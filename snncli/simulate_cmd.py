@@ -24,10 +24,10 @@ def load_program(path: str, target: str = "float", dt: float = 1e-4, **options) 
         program = Program.load(path)
         return program, list(program.metadata.get("warnings", []))
     from snncli.export.nir_io import read_nir
-    from snncli.targets import get_target
+    from snncli.targets import lower
 
     graph, warnings = read_nir(path)
-    program = get_target(target).lower(graph, dt=dt, **options)
+    program = lower(graph, target, dt, **options)
     return program, warnings + list(program.metadata.get("warnings", []))
 
 
@@ -73,6 +73,13 @@ def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.zeros((latency, *x.shape[1:]), dtype=x.dtype)])
 
 
+def output_window(program: Program, steps: int) -> tuple[int, int]:
+    """Output steps that correspond to the ``steps`` input steps once the pipeline
+    latency is taken out (``[latency, latency + steps)``)."""
+    latency = int(program.metadata.get("latency_steps", 0))
+    return latency, latency + steps
+
+
 def target_options(args) -> dict:
     """The ``lower`` options the chosen target understands, from the CLI flags."""
     return {"reading": args.reading} if args.target == "float" else {"preset": args.preset}
@@ -98,13 +105,14 @@ def run_simulation(args) -> dict:
             x = x[:, : args.limit]
     else:
         x, labels = dataset_input(program, args)
+    window = output_window(program, x.shape[0])
     x = pad_for_latency(program, x)
     simulator = Simulator(program)
     start = time.perf_counter()
     with tqdm(total=x.shape[1], desc="hwsim", unit="sample", disable=None) as bar:
         result = simulator.run(x, batch_size=args.batch_size, record=bool(args.record), progress=bar.update)
     seconds = time.perf_counter() - start
-    accuracy = float(np.mean(result.predictions() == labels)) if labels is not None else None
+    accuracy = float(np.mean(result.predictions(window) == labels)) if labels is not None else None
     if args.record:
         arrays = {f"{name}/{key}": value for name, rec in result.records.items() for key, value in rec.items()}
         atomic_write(args.record, lambda f: np.savez_compressed(f, **arrays))

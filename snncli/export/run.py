@@ -53,13 +53,13 @@ def encoded_samples(run_dir: str, split: str = "train", limit: int = 256, seed: 
 def lower_run(run_dir: str, target: str, dt: float = 1e-4, checkpoint: str = "best", preset: str = "auto"):
     """``(graph, Program)``: the run's NIR graph lowered for ``target``; quantized targets
     calibrate their scales on encoded training samples."""
-    from snncli.targets import get_target
+    from snncli.targets import lower
 
     graph = run_to_nir(run_dir, dt=dt, checkpoint=checkpoint)
     if target == "float":
-        return graph, get_target("float").lower(graph, dt=dt)
+        return graph, lower(graph, "float", dt)
     calibration, _ = encoded_samples(run_dir, "train")
-    return graph, get_target(target).lower(graph, dt=dt, preset=preset, calibration=calibration)
+    return graph, lower(graph, target, dt, preset=preset, calibration=calibration)
 
 
 def export_run(run_dir: str, output: str, target: str = "nir", dt: float = 1e-4, checkpoint: str = "best",

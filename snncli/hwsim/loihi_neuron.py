@@ -18,6 +18,7 @@ Neuron parameters are Lava ``LIF`` process parameters (integers)::
 
 One step, all integers (``a`` = this step's synaptic input, an int32 message)::
 
+    a  = wrap(a, in_wrap_bits)                  (only if the layer has in_wrap_bits: Conv)
     bias_eff = bias_mant << bias_exp            (>> -bias_exp if bias_exp < 0)
     u  = sgn(u*(4096-(du+1))) * (|u*(4096-(du+1))| >> 12)    # ds_offset = 1
     u  = i32(u + i32(a << 6))                                 # act_shift = 6
@@ -27,14 +28,31 @@ One step, all integers (``a`` = this step's synaptic input, an int32 message)::
     s  = v > (vth << 6)                                       # vth_shift = 6
     v[s] = 0                                                  # u is NOT reset
 
+``reset_step`` (optional layer parameter, int d): ``u = v = 0`` at the start of step d
+of every sample run (0-based), before anything else; the state then carries a step
+counter ``t``.  This is Lava's ``LIFReset`` (``PyLifResetModelBitAcc``: ``if time_step %
+reset_interval == reset_offset: u *= 0; v *= 0``) as ``netx.hdf5.Network(...,
+reset_interval=T, reset_offset=1)`` configures it: block i (depth d = i + 1) resets
+when its sample's first input arrives, one step per synapse stage later than the
+block before it, so no bias integrated before that step is carried into the sample.
+
 ``i32`` is two's-complement wrapping to 32 bits, as numpy int32 arithmetic in Lava
-does (only reachable with enormous inputs).  So du = 4095 means no current is
-carried over (decay factor 0), du = 0 keeps 4095/4096 of it; dv = 0 means no leak.
+does (only reachable with enormous inputs).  ``in_wrap_bits`` (optional layer
+parameter, 24 for layers fed by a Lava ``Conv``): ``PyConvModelFixed`` wraps its
+output to signed 24 bits (``lava.proc.conv.utils.signed_clamp``: ``(x + 2**23) %
+2**24 - 2**23``) before sending it; a Dense sends its int32 sum unchanged.
+
+So du = 4095 means no current is carried over (decay factor 0), du = 0 keeps
+4095/4096 of it; dv = 0 means no leak.  The step function skips a wrap or a decay
+only where it is provably the identity (values already in range, decay factor 0 or
+4096), so it stays bit-exact.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from snncli.errors import SnnCliError
 
 UV_BITS = 24  # AbstractPyLifModelFixed.uv_bitwidth
 MAX_UV = 1 << (UV_BITS - 1)  # 2**23, .max_uv_val
@@ -45,7 +63,7 @@ ACT_SHIFT = 6  # .act_shift: synaptic input MSB-aligned by 6 bits
 DS_OFFSET = 1  # current decay offset (du + 1): du = 4095 decays fully
 DM_OFFSET = 0  # voltage decay offset
 
-NEURON_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+NEURON_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")  # + optional in_wrap_bits, reset_step
 
 
 def _i32(x: np.ndarray) -> np.ndarray:
@@ -56,8 +74,23 @@ def _i32(x: np.ndarray) -> np.ndarray:
 def _decay(x: np.ndarray, decay_const) -> np.ndarray:
     """``sign(x*(4096-d)) * (|x*(4096-d)| >> 12)``: truncation toward zero
     (AbstractPyLifModelFixed.subthr_dynamics)."""
-    prod = x * (DECAY_UNITY - np.asarray(decay_const, dtype=np.int64))
+    factor = DECAY_UNITY - np.asarray(decay_const, dtype=np.int64)
+    if factor.ndim == 0:  # exact shortcuts: full decay and no decay
+        if factor == 0:
+            return np.zeros_like(x)
+        if factor == DECAY_UNITY:
+            return x
+    prod = x * factor
     return np.sign(prod) * (np.abs(prod) >> DECAY_SHIFT)
+
+
+def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """``lava.proc.conv.utils.signed_clamp``: two's-complement wrap to ``bits`` bits."""
+    x = np.asarray(x, dtype=np.int64)
+    half = 1 << (int(bits) - 1)
+    if x.size and -half <= x.min() and x.max() < half:
+        return x  # already in range: the wrap is the identity
+    return (x + half) % (2 * half) - half
 
 
 def effective_bias(bias_mant, bias_exp) -> np.ndarray:
@@ -68,9 +101,13 @@ def effective_bias(bias_mant, bias_exp) -> np.ndarray:
 
 
 def loihi_cuba_init(shape, batch: int, params: dict) -> dict[str, np.ndarray]:
-    """Zero current ``u`` and voltage ``v`` (Lava LIF defaults u=0, v=0), int64 [B, *shape]."""
+    """Zero current ``u`` and voltage ``v`` (Lava LIF defaults u=0, v=0), int64 [B, *shape];
+    plus the step counter ``t`` (0-d) when the layer has ``reset_step``."""
     full = (int(batch), *tuple(shape))
-    return {"u": np.zeros(full, dtype=np.int64), "v": np.zeros(full, dtype=np.int64)}
+    state = {"u": np.zeros(full, dtype=np.int64), "v": np.zeros(full, dtype=np.int64)}
+    if params.get("reset_step") is not None:
+        state["t"] = np.zeros((), dtype=np.int64)
+    return state
 
 
 def loihi_cuba_step(state: dict[str, np.ndarray], x: np.ndarray, params: dict):
@@ -83,21 +120,46 @@ def loihi_cuba_step(state: dict[str, np.ndarray], x: np.ndarray, params: dict):
     x = np.asarray(x)
     if x.dtype.kind == "f":
         if not np.all(np.isfinite(x)) or not np.array_equal(x, np.round(x)):
-            raise ValueError("loihi_cuba_step expects integer synaptic input")
-    a = _i32(x.astype(np.int64))  # the a_in message is int32 (PyDenseModelBitAcc.a_out)
+            raise SnnCliError(
+                "a Loihi neuron layer received non-integer synaptic input: the program was lowered for "
+                "binary spikes but got analog values; lower it with calibration data (or a graph whose "
+                "metadata names the 'direct' encoder) so that its input layer quantizes them as graded spikes"
+            )
+    a = x if x.dtype == np.int64 else x.astype(np.int64)
+    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if lo < -(1 << 31) or hi >= 1 << 31:  # the a_in message is int32 (PyDenseModelBitAcc.a_out)
+        a = _i32(a)
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if params.get("in_wrap_bits") is not None:  # PyConvModelFixed: signed_clamp(a, 24)
+        half = 1 << (int(params["in_wrap_bits"]) - 1)
+        if lo < -half or hi >= half:
+            a = signed_wrap(a, params["in_wrap_bits"])
+            lo, hi = int(a.min()), int(a.max())
     u, v = state["u"], state["v"]
-    # current: decay (du + ds_offset), add input << act_shift, wrap once at 24 bits
+    t = state.get("t")
+    if t is not None and int(t) == int(params["reset_step"]):  # LIFReset: u = v = 0 before integrating
+        u, v = np.zeros_like(u), np.zeros_like(v)
+    # current: decay (du + ds_offset), add input << act_shift (int32), wrap once at 24 bits
     u = _decay(u, np.asarray(params["du"], dtype=np.int64) + DS_OFFSET)
-    u = _i32(u + _i32(a << ACT_SHIFT))
-    u = np.where(u > MAX_UV, u - 2 * MAX_UV, np.where(u <= -MAX_UV, u + 2 * MAX_UV, u))
-    # voltage: decay (dv + dm_offset), add current and bias, saturate at 24 bits
+    u = u + (a << ACT_SHIFT)  # int64: exact; i32(u + i32(a << 6)) == i32(u + (a << 6)) (mod 2**32)
+    if u.size and (u.max() >= 1 << 31 or u.min() < -(1 << 31)):
+        u = _i32(u)
+    if u.size and (u.max() > MAX_UV or u.min() <= -MAX_UV):
+        u = np.where(u > MAX_UV, u - 2 * MAX_UV, np.where(u <= -MAX_UV, u + 2 * MAX_UV, u))
+    # voltage: decay (dv + dm_offset), add current and bias (int32), saturate at 24 bits
     v = _decay(v, np.asarray(params["dv"], dtype=np.int64) + DM_OFFSET)
-    v = _i32(v + u + effective_bias(params.get("bias_mant", 0), params.get("bias_exp", 0)))
+    bias = effective_bias(params.get("bias_mant", 0), params.get("bias_exp", 0))
+    v = v + u + bias
+    if v.size and (v.max() >= 1 << 31 or v.min() < -(1 << 31)):  # int32 wrap (an identity inside the range)
+        v = _i32(v)
     v = np.clip(v, -MAX_UV + 1, MAX_UV - 1)
     # PyLifModelBitAcc.spiking_activation: strict v > vth << 6; reset_voltage: v = 0
     spikes = v > (np.asarray(params["vth"], dtype=np.int64) << VTH_SHIFT)
     v = np.where(spikes, 0, v)
-    return {"u": u, "v": v}, spikes.astype(np.int64)
+    new = {"u": u, "v": v}
+    if t is not None:
+        new["t"] = np.asarray(int(t) + 1, dtype=np.int64)
+    return new, spikes.astype(np.int64)
 
 
 # ----------------------------------------------------------------- synapse

@@ -33,9 +33,11 @@ class SimResult:
     steps: int
     records: dict[str, dict[str, np.ndarray]] | None = None
 
-    def predictions(self) -> np.ndarray:
-        """Class = argmax of the output summed over time (spike count, or summed voltage)."""
-        summed = self.outputs.sum(axis=0).reshape(self.samples, -1)
+    def predictions(self, window: tuple[int, int] | None = None) -> np.ndarray:
+        """Class = argmax of the output summed over time (spike count, or summed voltage),
+        over the steps ``window = (start, stop)`` (default: all)."""
+        outputs = self.outputs if window is None else self.outputs[window[0] : window[1]]
+        summed = outputs.sum(axis=0).reshape(self.samples, -1)
         return summed.argmax(axis=1)
 
     def layers(self) -> list[dict]:
@@ -168,7 +170,7 @@ class Simulator:
         if op == "neuron":
             init_step = self.models[layer.name]
             states[layer.name], out = init_step[1](states[layer.name], inp, p)
-            n_states = len(states[layer.name])
+            n_states = sum(np.ndim(v) > 0 for v in states[layer.name].values())  # per-neuron variables
             updates = batch * layer.size
             counter.neuron_updates += updates
             counter.state_reads += updates * n_states

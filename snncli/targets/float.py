@@ -43,12 +43,11 @@ def lower(graph: nir.NIRGraph, dt: float = DEFAULT_DT, reading: str = "nir") -> 
     suspects: list[str] = []
     layers = [_lower_node(g, dt, reading, suspects) for g in ordered_nodes(graph)]
     warnings = [_merge(suspects)] if suspects else []
-    meta = graph.metadata.get("snncli", {}) if isinstance(graph.metadata, dict) else {}
     return Program(
         target=NAME,
         dt=dt,
         layers=layers,
-        metadata={"reading": reading, "warnings": warnings, "source": dict(meta)},
+        metadata={"reading": reading, "warnings": warnings},
     )
 
 

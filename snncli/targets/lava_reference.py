@@ -7,8 +7,8 @@ Importing netx without torchvision and opencv
 only), and ``lava/lib/dl/slayer/__init__.py`` imports every slayer subpackage,
 including ``object_detection``, whose ``boundingbox/utils.py`` does
 ``import cv2`` and ``from torchvision import ops``.  torchvision cannot be installed
-beside the CPU torch 2.13 build, and opencv is 50 MB that netx never uses.  :func:`import_netx` therefore, *only when importing slayer the
-normal way fails*, pre-registers ``lava.lib.dl.slayer`` as a bare package module
+beside the CPU torch 2.13 build, and opencv is 50 MB that netx never uses.
+:func:`import_netx` therefore, *only when importing slayer the normal way fails*, pre-registers ``lava.lib.dl.slayer`` as a bare package module
 pointing at the real slayer directory (no code of slayer's ``__init__`` runs), so
 that ``slayer.neuron.rf`` and what it needs (torch-only modules) import as usual.
 No torchvision stub is created.  After netx is imported the bare module is removed
@@ -24,10 +24,43 @@ Timing of Lava's fixed-point pipeline (what hwsim must reproduce)
 * So in a netx chain input -> dense_1 -> ... -> dense_k, layer k at step t sees the
   input of step t-k; a recurrent synapse (``dense_rec``) also delays by one step.
 * Monitors record the value after step t's ``run_spk``; row i of a trace is step i+1.
+* ``Conv`` (lava/proc/conv/models.py, ``PyConvModelFixed``) delays the same way, computes
+  in float32 through torch's ``conv2d`` and wraps its output to 24 bits.
+
+Many samples (:func:`run_netx_samples`)
+---------------------------------------
+hwsim starts every sample from zero state.  Lava compiles a network in ~0.5-3 s and
+then runs a step in about a millisecond, so the samples go through one network: a
+ring buffer holds all of them back to back, ``run`` is called for ``T`` steps per
+sample, and in between every state that carries over -- LIF ``u``, ``v`` and the
+synapses' output buffers (Dense ``a_buff``, Conv ``a_buf``) -- is zeroed with
+``Var.set``.  ``Var.set`` sends one message per element, so for large layers a fresh
+network per sample is faster (``reset="compile"``; ``"auto"`` chooses).  Both give
+the same spikes (``tests/test_loihi_lava.py``).  With ``layer_reset`` the network is
+built with ``reset_interval=T, reset_offset=1`` (``LIFReset``: block i zeroed at step
+i + 1 of each sample), the Program's ``reset_step``.
+
+numpy 2.4 and Lava's ReshapePort
+--------------------------------
+netx connects a conv block to a dense one through ``out.transpose([2, 1, 0]).flatten()``,
+a Lava ``ReshapePort`` whose transform is ``functools.partial(np.reshape,
+newshape=...)``; numpy 2.4 removed the ``newshape`` keyword, so the Lava process
+fails with a TypeError.  :func:`import_netx` replaces the two transform factories
+with equivalents that pass the shape positionally (only when numpy rejects
+``newshape``; forked Lava processes inherit the fix).  ``scripts/install_lava.sh``
+could patch ``lava/magma/core/process/ports/ports.py`` instead.
+
+Errors inside Lava processes
+----------------------------
+An exception in a Lava ProcessModel makes ``run`` raise "1 Exception(s) occurred. See
+output above" without the output, and a later ``stop`` waits forever.
+:func:`_abort` collects the child tracebacks, kills the network's own Lava worker
+processes and raises :class:`SnnCliError` with the message.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.machinery
 import importlib.util
@@ -42,18 +75,50 @@ from snncli.errors import SnnCliError
 _SLAYER = "lava.lib.dl.slayer"
 
 
+def _runtime() -> None:
+    """Lava's runtime sets the 'fork' start method at import, which fails once anything
+    (tqdm, a DataLoader) has touched multiprocessing: import it through the forced path."""
+    from snncli.targets.lava_runtime import import_lava_runtime
+
+    import_lava_runtime()
+
+
 def lava_available() -> bool:
     """True when lava-nc (with the Python 3.11 fix) can be imported."""
     try:
+        _runtime()
         importlib.import_module("lava.magma.core.run_configs")
         return True
     except Exception:  # noqa: BLE001 - any import failure means "not available"
         return False
 
 
+def _reshape(data, shape):
+    return np.reshape(data, shape)
+
+
+def _patch_reshape_port() -> None:
+    """numpy >= 2.4 has no ``np.reshape(..., newshape=)``, which Lava's ReshapePort uses."""
+    from lava.magma.core.process.ports import ports
+
+    cls = ports.ReshapePort
+    if getattr(cls, "_snncli_reshape_fix", False):
+        return
+    try:
+        np.reshape(np.zeros(1), newshape=(1,))
+        return  # this numpy still takes newshape: Lava works as is
+    except TypeError:
+        pass
+    cls.get_transform_func_fwd = lambda self: functools.partial(_reshape, shape=self.shape)
+    cls.get_transform_func_bwd = lambda self: functools.partial(_reshape, shape=self.old_shape)
+    cls._snncli_reshape_fix = True
+
+
 def import_netx():
     """Import and return ``lava.lib.dl.netx`` (see the module docstring for the shim)."""
+    _runtime()
     if "lava.lib.dl.netx.hdf5" in sys.modules:
+        _patch_reshape_port()
         return sys.modules["lava.lib.dl.netx"]
     try:
         spec = importlib.util.find_spec("lava.lib.dl")
@@ -86,7 +151,34 @@ def import_netx():
             parent = sys.modules.get("lava.lib.dl")
             if parent is not None and getattr(parent, "slayer", None) is shim:
                 delattr(parent, "slayer")
+    _patch_reshape_port()
     return netx
+
+
+def _abort(proc, exc: BaseException) -> SnnCliError:
+    """After a failed ``run``: collect the Lava workers' tracebacks, kill those workers
+    (the processes this run started, by their Process objects) and return an error."""
+    messages = []
+    runtime = getattr(proc, "_runtime", None)
+    infra = getattr(runtime, "_messaging_infrastructure", None)
+    for actor in list(getattr(infra, "actors", []) or []):
+        try:
+            err = actor.exception
+        except (ValueError, OSError, EOFError):
+            err = None
+        if err:
+            messages.append(str(err[1]).strip().splitlines()[-1])
+        try:
+            if actor.is_alive():
+                actor.kill()
+        except (ValueError, AssertionError):
+            pass  # already joined and closed
+    try:
+        infra.smm.shutdown()
+    except Exception:  # noqa: BLE001 - best effort clean-up
+        pass
+    detail = "; ".join(dict.fromkeys(messages)) or str(exc)
+    return SnnCliError(f"Lava failed while running the network: {detail}")
 
 
 def _monitor_data(monitor) -> np.ndarray:
@@ -102,6 +194,7 @@ def run_dense_lif(weight, lif: dict, inputs: np.ndarray, weight_exp: int = 0):
     ``weight`` [M, N] integer; ``lif`` holds the LIF process parameters
     ``du, dv, vth, bias_mant, bias_exp``; ``inputs`` [T, N] binary spikes.
     """
+    _runtime()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.dense.process import Dense
@@ -123,6 +216,9 @@ def run_dense_lif(weight, lif: dict, inputs: np.ndarray, weight_exp: int = 0):
     monitors["s"].probe(neuron.s_out, steps)
     try:
         neuron.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    except Exception as exc:  # noqa: BLE001 - Lava raises RuntimeError for worker failures
+        raise _abort(neuron, exc) from None
+    try:
         out = {name: _monitor_data(m).astype(np.int64) for name, m in monitors.items()}
     finally:
         neuron.stop()
@@ -165,6 +261,9 @@ def run_netx(path, inputs: np.ndarray, steps: int | None = None, voltages: bool 
                 probes[key].append(mon)
     try:
         net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    except Exception as exc:  # noqa: BLE001
+        raise _abort(net, exc) from None
+    try:
         result = {}
         for key, monitors in probes.items():
             result[key] = {}
@@ -174,3 +273,136 @@ def run_netx(path, inputs: np.ndarray, steps: int | None = None, voltages: bool 
     finally:
         net.stop()
     return (result["s"], result["v"]) if voltages else result["s"]
+
+
+def _to_lava(x: np.ndarray, port_shape: tuple) -> np.ndarray:
+    """Samples ``[T, *shape]`` (Program order: C,H,W or N) -> Lava data ``[*port_shape, T]``
+    (W,H,C for a conv input port; a flat port takes the C,H,W-flattened vector)."""
+    steps = x.shape[0]
+    if len(port_shape) == 1:
+        data = x.reshape(steps, -1)
+    else:
+        data = np.transpose(x, (0, *range(x.ndim - 1, 0, -1)))  # T, W, H, C
+    data = np.moveaxis(data, 0, -1)
+    if tuple(data.shape[:-1]) != tuple(port_shape):
+        raise SnnCliError(f"input of shape {list(x.shape[1:])} does not fit the network input port {list(port_shape)}")
+    return data
+
+
+def _from_lava(data: np.ndarray) -> np.ndarray:
+    """Monitor data ``[steps, *xyz]`` -> ``[steps, *zyx]`` (C,H,W, as the Program)."""
+    return np.transpose(data, (0, *range(data.ndim - 1, 0, -1)))
+
+
+def _state_vars(net) -> list:
+    """(Var, shape) of every state that carries over between steps: LIF u, v and the
+    synapses' output buffers (Dense ``a_buff``, Conv ``a_buf``)."""
+    out = []
+    for layer in net.layers:
+        neuron = layer.neuron
+        out += [neuron.u, neuron.v]
+        for attr in ("synapse", "synapse_rec"):
+            syn = getattr(layer, attr, None)
+            if syn is None:
+                continue
+            buf = getattr(syn, "a_buff", None)
+            if buf is None:
+                buf = getattr(syn, "a_buf", None)
+            if buf is not None:
+                out.append(buf)
+    return out
+
+
+def run_netx_samples(path, x: np.ndarray, input_message_bits: int = 0, progress=None, steps: int | None = None,
+                     reset: str = "auto", layer_reset: bool = False) -> list[np.ndarray]:
+    """Run a netx HDF5 file in Lava (``Loihi2SimCfg(select_tag="fixed_pt")``) on many samples.
+
+    ``x`` ``[T, N, *shape]`` integers (binary spikes, or graded values with
+    ``input_message_bits > 0``), shape in Program order.  Every sample starts from
+    zero state, as hwsim's runs do.  Returns, per neuron block of ``net.layers``,
+    spikes ``[T, N, *shape]``.
+
+    ``reset``: ``"compile"`` builds and runs one Lava network per sample (~0.5 s of
+    compile/start each); ``"set"`` compiles once, runs ``T`` steps per sample from one
+    ring buffer holding all samples, and zeroes every state Var (LIF ``u``, ``v``,
+    synapse buffers) between samples through the runtime (``Var.set``, one message
+    per element: slow for large layers); ``"auto"`` picks ``"set"`` when the
+    network has at most 4096 state elements.
+
+    ``layer_reset``: build ``Network(..., reset_interval=T, reset_offset=1)`` (``LIFReset``
+    neurons, block i reset at step i + 1 of each sample; the Program's ``reset_step``).
+    """
+    netx = import_netx()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    x = np.asarray(x)
+    steps_x, samples = x.shape[:2]
+    steps = int(steps or steps_x)
+    if steps_x < steps:
+        x = np.concatenate([x, np.zeros((steps - steps_x, *x.shape[1:]), dtype=x.dtype)])
+    x = x[:steps]
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    probe = netx.hdf5.Network(net_config=os.fspath(path), input_message_bits=int(input_message_bits))
+    kwargs = {}
+    if layer_reset:
+        if steps > len(probe.layers):
+            kwargs = {"reset_interval": steps, "reset_offset": 1}
+        else:  # block i would reset at step (i + 1) mod T, hwsim never: run each sample fresh, no reset in reach
+            kwargs = {"reset_interval": steps + len(probe.layers) + 1, "reset_offset": 1}
+            reset = "compile"
+
+    def build(data):
+        net = netx.hdf5.Network(net_config=os.fspath(path), input_message_bits=int(input_message_bits), **kwargs)
+        src = RingBuffer(data=data.astype(np.int32))
+        src.s_out.connect(net.inp)
+        monitors = []
+        for layer in net.layers:
+            mon = Monitor()
+            mon.probe(layer.neuron.s_out, data.shape[-1])
+            monitors.append(mon)
+        return net, monitors
+
+    port = tuple(probe.inp.shape)
+    n_state = sum(int(np.prod(layer.neuron.u.shape)) * 2 + int(np.prod(layer.neuron.a_in.shape)) for layer in probe.layers)
+    if reset == "auto":
+        reset = "set" if n_state <= 4096 else "compile"
+    results: list[list[np.ndarray]] = []
+    if reset == "set":
+        data = np.concatenate([_to_lava(x[:, i], port) for i in range(samples)], axis=-1)
+        net, monitors = build(data)
+        zeros = None
+        try:
+            for i in range(samples):
+                if i:
+                    if zeros is None:
+                        zeros = [(var, np.zeros(var.shape, dtype=np.int32)) for var in _state_vars(net)]
+                    for var, z in zeros:
+                        var.set(z)
+                net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+                if progress is not None:
+                    progress(1)
+        except Exception as exc:  # noqa: BLE001
+            raise _abort(net, exc) from None
+        try:
+            traces = [_from_lava(_monitor_data(m).astype(np.int64)) for m in monitors]  # [N*T, ...]
+        finally:
+            net.stop()
+        return [t.reshape(samples, steps, *t.shape[1:]).swapaxes(0, 1).copy() for t in traces]
+    if reset != "compile":
+        raise ValueError(f"unknown reset mode {reset!r}")
+    for i in range(samples):
+        net, monitors = build(_to_lava(x[:, i], port))
+        try:
+            net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+        except Exception as exc:  # noqa: BLE001
+            raise _abort(net, exc) from None
+        try:
+            results.append([_from_lava(_monitor_data(m).astype(np.int64)) for m in monitors])
+        finally:
+            net.stop()
+        if progress is not None:
+            progress(1)
+    return [np.stack([r[j] for r in results], axis=1) for j in range(len(results[0]))]

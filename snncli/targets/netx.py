@@ -5,23 +5,50 @@ Layout netx reads (lava-dl 0.6.0, ``lava/lib/dl/netx/hdf5.py`` ``Network._create
 
     /layer/<i>/type         b'input' | b'dense' | b'dense_rec' | b'conv' | b'flatten'  (S10, shape (1,))
     /layer/<i>/shape        int array, reversed by netx ([::-1]): we write C,H,W (dense: [N])
-    /layer/<i>/weight       int [out, in]   (read with .astype(int))
+    /layer/<i>/weight       int [out, in] (dense), [C_out, C_in, kh, kw] (conv; read with .astype(int))
     /layer/<i>/weight_rec   int [out, out]  (dense_rec only)
-    /layer/<i>/bias         int [out]       -> LIF bias_mant, with bias_exp fixed to 6 by netx
+    /layer/<i>/bias         int [out] (dense) or [C] (conv, per channel) -> LIF bias_mant, bias_exp = 6
+    /layer/<i>/stride, padding, dilation   int [y, x] (conv; netx reverses them to Lava's x, y)
+    /layer/<i>/groups       int scalar (conv)
     /layer/<i>/neuron/type  b'CUBA'; iDecay, vDecay, vThMant, refDelay, gradedSpike
+
+Blocks: each neuron layer of the Program and the synapse(s) feeding it become one
+block: ``dense`` (one Dense), ``dense_rec`` (a Dense from the previous block plus a
+recurrent Dense from the block's own neurons, netx ``RecurrentDense``), ``conv``
+(one Lava Conv).  A ``flatten`` entry precedes a dense block that reads a C,H,W
+layer: netx then connects ``prev.out.transpose([2, 1, 0]).flatten()``, Lava's W,H,C
+port read back in C,H,W order, i.e. torch's flatten order, so dense weights keep
+their C,H,W column order.  The input layer's ``shape`` is informational for a first
+dense block (Lava's input port is the Dense's own ``s_in``, flat).
+
+Conv weights: netx flips the kernel and transposes it to Lava's (C_out, W, H, C_in);
+``lava.proc.conv.utils.conv`` flips it back and calls torch's ``conv2d``
+(cross-correlation), so the file holds the torch/NIR kernel unchanged.  Lava's
+fixed-point Conv applies the weights as they are (no 8-bit clipping, no weight
+exponent) and wraps its output to 24 bits; it computes in float32 (exact while
+partial sums stay below 2**24, which the Loihi scales guarantee).
 
 Neuron mapping (``Network.get_neuron_params``): ``du = iDecay - 1``, ``dv = vDecay``,
 ``vth = vThMant``, ``bias_exp = 6``.  So we write ``iDecay = du + 1``.
 
-Weights: netx passes each matrix through ``utils.optimize_weight_bits`` (shift left
-by ``s`` bits, ``weight_exp = -s``, ``num_weight_bits``) and then Lava's
-``PyDenseModelBitAcc`` clips/truncates and shifts the sum back by ``s``.
-:func:`netx_effective_weights` reproduces that chain; :func:`write_netx` refuses a
-Program whose weights that chain would alter, so the file means exactly what the
-Program means.
+Dense weights: netx passes each matrix (``dense_rec``: ``[weight | weight_rec]``
+together) through ``utils.optimize_weight_bits`` (shift left by ``s`` bits,
+``weight_exp = -s``, ``num_weight_bits``) and then Lava's ``PyDenseModelBitAcc``
+clips/truncates and shifts the sum back by ``s``.  :func:`netx_effective_weights`
+reproduces that chain; :func:`write_netx` refuses a Program whose weights that
+chain would alter, so the file means exactly what the Program means.  The file has
+no weight exponent field netx would read (``wgtExp`` is never used by
+``create_dense``/``create_conv``): the exponent netx picks cancels out exactly.
+
+Resets: a Program whose neuron layers carry ``reset_step`` 1, 2, ... (one per block,
+:mod:`snncli.hwsim.loihi_neuron`) runs as ``Network(..., reset_interval=T,
+reset_offset=1)`` with T the steps per sample: netx then builds ``LIFReset`` neurons and
+resets block i at step i + 1 of every T (``Network._create`` offsets each block by one).
 
 An ``input`` layer is written with ``shape`` only (no neuron): the network's input
-port then feeds the first synapse directly, as ``Network._create`` does.
+port then feeds the first synapse directly, as ``Network._create`` does.  Graded
+(multi-bit) input needs ``Network(net_config, input_message_bits=8)``: netx has no
+file field for it; the sidecar JSON written by ``snncli.targets.loihi.write`` says so.
 """
 
 from __future__ import annotations
@@ -96,39 +123,104 @@ def _neuron(group, params: dict) -> None:
     n.create_dataset("gradedSpike", data=False)
 
 
-def netx_layers(program: Program) -> list[tuple[str, str]]:
-    """``(netx type, neuron layer name)`` in file order: each synaptic layer is
-    fused with the single neuron layer it feeds (a netx block = synapse + neuron)."""
-    blocks = []
-    consumers: dict[str, list] = {}
+def _synapses(program: Program, neuron) -> tuple:
+    """(feed-forward synapse layer, recurrent synapse layer or None) of a neuron layer."""
+    syns = [program.layer(s) for s in neuron.inputs]
+    if neuron.delayed_inputs or any(s.op not in ("dense", "conv2d") for s in syns):
+        raise SnnCliError(f"netx: neuron layer {neuron.name!r} must read only dense/conv2d layers, in the same step")
+    ff = [s for s in syns if s.delayed_inputs != [neuron.name]]
+    rec = [s for s in syns if s.delayed_inputs == [neuron.name]]
+    if len(ff) != 1 or len(rec) > 1:
+        raise SnnCliError(f"netx: neuron layer {neuron.name!r} needs one feed-forward and at most one recurrent synapse")
+    return ff[0], (rec[0] if rec else None)
+
+
+def netx_blocks(program: Program) -> list[tuple[str, str]]:
+    """``(netx type, layer name)`` in file order: ``input`` (the input layer), ``flatten``
+    (named after the dense layer that follows), and one ``dense``/``dense_rec``/``conv``
+    block per neuron layer (named after the neuron layer).  Raises SnnCliError for a
+    Program netx cannot describe (not a chain, or ops netx has no block for)."""
+    if program.target != "loihi":
+        raise SnnCliError(f"netx export needs a loihi program, got target {program.target!r}")
+    inputs = program.input_layers
+    if len(inputs) != 1:
+        raise SnnCliError("netx: the program must have exactly one input layer")
     for layer in program.layers:
-        for src in (*layer.inputs, *layer.delayed_inputs):
-            consumers.setdefault(src, []).append(layer)
-    for layer in program.layers:
-        if layer.op == "input":
-            blocks.append(("input", layer.name))
-        elif layer.op == "flatten":
-            blocks.append(("flatten", layer.name))
-        elif layer.op == "dense":
-            nxt = consumers.get(layer.name, [])
-            if len(nxt) != 1 or nxt[0].op != "neuron" or nxt[0].neuron != "loihi_cuba":
-                raise SnnCliError(f"netx: dense layer {layer.name!r} must feed exactly one loihi_cuba neuron layer")
-            blocks.append(("dense", nxt[0].name))
-        elif layer.op in ("neuron", "output"):
-            continue
+        if layer.op not in ("input", "output", "dense", "conv2d", "neuron"):
+            raise SnnCliError(f"netx writer does not support op {layer.op!r} (layer {layer.name!r})")
+        if layer.op == "neuron" and layer.neuron != "loihi_cuba":
+            raise SnnCliError(f"netx: neuron layer {layer.name!r} uses model {layer.neuron!r}, not loihi_cuba")
+    blocks = [("input", inputs[0].name)]
+    previous = inputs[0]
+    resets = [layer.params.get("reset_step") for layer in program.neuron_layers]
+    if any(r is not None for r in resets) and resets != list(range(1, len(resets) + 1)):
+        raise SnnCliError(
+            f"netx resets block i at step i + 1 (Network(reset_interval=T, reset_offset=1)); the program's "
+            f"neuron layers reset at steps {resets}"
+        )
+    for neuron in program.neuron_layers:
+        ff, rec = _synapses(program, neuron)
+        if ff.delayed_inputs != [previous.name] or ff.inputs:
+            raise SnnCliError(
+                f"netx describes a chain: synapse {ff.name!r} must read {previous.name!r} (one step delayed), "
+                f"it reads {ff.inputs + ff.delayed_inputs}"
+            )
+        if ff.op == "conv2d":
+            if rec is not None:
+                raise SnnCliError(f"netx has no recurrent convolutional block ({neuron.name!r})")
+            if len(previous.out_shape) != 3:
+                raise SnnCliError(f"netx: conv {ff.name!r} needs a C,H,W input")
+            blocks.append(("conv", neuron.name))
         else:
-            raise SnnCliError(f"netx writer does not support op {layer.op!r} yet (layer {layer.name!r})")
+            if rec is not None and rec.op != "dense":
+                raise SnnCliError(f"netx: recurrent synapse {rec.name!r} must be dense")
+            if len(previous.out_shape) > 1 and previous.op != "input":
+                blocks.append(("flatten", ff.name))
+            blocks.append(("dense_rec" if rec is not None else "dense", neuron.name))
+        previous = neuron
+    outputs = program.output_layers
+    if len(outputs) != 1 or outputs[0].inputs != [previous.name]:
+        raise SnnCliError(f"netx: the output must read the last neuron layer {previous.name!r}")
     return blocks
 
 
-def write_netx(program: Program, path: str | os.PathLike) -> None:
-    """Write ``program`` (target ``loihi``) as a netx HDF5 file, atomically."""
+def _check_dense(name: str, weight: np.ndarray, label: str) -> None:
+    eff = netx_effective_weights(weight)
+    if not np.array_equal(eff, weight):
+        bad = tuple(np.argwhere(eff != weight)[0])
+        raise SnnCliError(
+            f"netx would change weight {bad} of {label} from {weight[bad]} to {eff[bad]}; "
+            "quantize to the netx-exact range first"
+        )
+
+
+def _bias(g, layer, per_channel: bool) -> None:
+    bias = layer.params.get("bias_mant")
+    if bias is None or not np.any(bias):
+        return
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), layer.out_shape)
+    if per_channel:
+        flat = bias.reshape(bias.shape[0], -1)
+        if np.all(flat == flat[:, :1]):
+            g.create_dataset("bias", data=flat[:, 0].copy())
+        else:  # netx accepts a full W,H,C array too
+            g.create_dataset("bias", data=np.transpose(bias, (2, 1, 0)).copy())
+    else:
+        g.create_dataset("bias", data=bias.reshape(-1).copy())
+
+
+def _readable(path: str) -> None:
+    """mkstemp creates files 0600; give the artifact the permissions a plain open() would."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def write_netx(program: Program, path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Write ``program`` (target ``loihi``) as a netx HDF5 file, atomically; returns its blocks."""
     import h5py
 
-    if program.target != "loihi":
-        raise SnnCliError(f"netx export needs a loihi program, got target {program.target!r}")
-    blocks = netx_layers(program)
-
+    blocks = netx_blocks(program)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -146,27 +238,43 @@ def write_netx(program: Program, path: str | os.PathLike) -> None:
                     g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))  # C,H,W; netx reverses
                     continue
                 if kind == "flatten":
-                    g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))
+                    g.create_dataset("shape", data=np.array(layer.in_shape, dtype=np.int64))
                     continue
-                # dense: synapse = the dense layer feeding this neuron layer
-                dense = [program.layer(s) for s in (*layer.inputs, *layer.delayed_inputs) if program.layer(s).op == "dense"]
-                if len(dense) != 1:
-                    raise SnnCliError(f"netx: neuron layer {name!r} needs exactly one dense input")
-                weight = np.asarray(dense[0].params["weight"], dtype=np.int64)
-                eff = netx_effective_weights(weight)
-                if not np.array_equal(eff, weight):
-                    bad = np.argwhere(eff != weight)[0]
+                ff, rec = _synapses(program, layer)
+                weight = np.asarray(ff.params["weight"], dtype=np.int64)
+                for syn in (ff, rec):
+                    if syn is not None and int(syn.params.get("weight_exp", 0)) != 0:
+                        raise SnnCliError(f"netx has no weight exponent field: {syn.name!r} needs weight_exp = 0")
+                wrap = layer.params.get("in_wrap_bits")
+                if (kind == "conv") != (wrap is not None and int(wrap) == 24):
                     raise SnnCliError(
-                        f"netx would change weight {tuple(bad)} of {dense[0].name!r} from {weight[tuple(bad)]} "
-                        f"to {eff[tuple(bad)]}; quantize to the netx-exact range first"
+                        f"neuron layer {name!r}: in_wrap_bits must be 24 exactly when a Lava Conv feeds it "
+                        "(PyConvModelFixed wraps its output to 24 bits)"
                     )
-                g.create_dataset("shape", data=np.array([layer.size], dtype=np.int64))
-                g.create_dataset("weight", data=weight)
-                bias = layer.params.get("bias_mant")
-                if bias is not None and np.any(bias):
-                    g.create_dataset("bias", data=np.broadcast_to(np.asarray(bias, dtype=np.int64), (layer.size,)).copy())
+                if kind == "conv":
+                    if weight.min(initial=0) < -256 or weight.max(initial=0) > 255:
+                        raise SnnCliError(f"conv {ff.name!r}: weights must be 8-bit mantissas in [-256, 255]")
+                    g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))
+                    g.create_dataset("weight", data=weight)
+                    for key in ("stride", "padding", "dilation"):
+                        g.create_dataset(key, data=np.array(ff.params[key], dtype=np.int64).reshape(2))
+                    g.create_dataset("groups", data=int(ff.params["groups"]))
+                    _bias(g, layer, per_channel=True)
+                else:
+                    g.create_dataset("shape", data=np.array([layer.size], dtype=np.int64))
+                    if rec is None:
+                        _check_dense(ff.name, weight, repr(ff.name))
+                        g.create_dataset("weight", data=weight)
+                    else:
+                        w_rec = np.asarray(rec.params["weight"], dtype=np.int64)
+                        _check_dense(ff.name, np.hstack([weight, w_rec]), f"[{ff.name!r} | {rec.name!r}]")
+                        g.create_dataset("weight", data=weight)
+                        g.create_dataset("weight_rec", data=w_rec)
+                    _bias(g, layer, per_channel=False)
                 _neuron(g, layer.params)
+        _readable(tmp)
         os.replace(tmp, path)  # atomic: a failure never leaves a half-written file
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return blocks
