@@ -154,3 +154,43 @@ def test_corrupt_or_foreign_checkpoint_is_a_clean_error(trained, capsys, tmp_pat
     code, _, err = run_cli(capsys, "export", str(run), "--target", "nir", "-o", str(tmp_path / "m.nir"))
     _assert_clean_error(code, err, "corrupt")
     assert not (tmp_path / "m.nir").exists()
+
+
+def test_loihi_refusals_through_the_cli(capsys, tmp_path):
+    """Too large for one chip, and a neuron Loihi cannot run: one line, exit 2, no file."""
+    shape = (16, 128, 128)
+    big = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array(shape)),
+               "conv": nir.Conv2d(input_shape=shape[1:], weight=np.ones((128, 16, 3, 3)), stride=1, padding=1,
+                                  dilation=1, groups=1, bias=np.zeros(128)),
+               "if1": nir.IF(r=np.full((128, 128, 128), 1e4), v_threshold=np.ones((128, 128, 128)),
+                             v_reset=np.zeros((128, 128, 128))),
+               "output": nir.Output(output_type=np.array((128, 128, 128)))},
+        edges=[("input", "conv"), ("conv", "if1"), ("if1", "output")])
+    nir.write(str(tmp_path / "big.nir"), big)
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, *shape)))
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "big.nir"), "--target", "loihi",
+                           "--input", str(tmp_path / "x.npy"), "--json", str(tmp_path / "sim.json"))
+    _assert_clean_error(code, err, "chips")
+    run = tmp_path / "subtract"
+    assert main(["train", "--run-dir", str(run), *TINY, "--reset", "subtract"]) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "export", str(run), "--target", "loihi", "-o", str(tmp_path / "net.h5"))
+    _assert_clean_error(code, err, "subtract")
+    assert not any(p.name.startswith(("net.h5", ".tmp", "sim.json")) for p in tmp_path.iterdir())
+
+
+def test_export_and_parity_on_loihi(trained, capsys, tmp_path):
+    pytest.importorskip("lava.magma.core.run_configs")
+    code, out, _ = run_cli(capsys, "export", str(trained / "run"), "--target", "loihi", "-o", str(tmp_path / "net.h5"))
+    assert code == 0
+    sidecar = json.loads((tmp_path / "net.h5.json").read_text())
+    assert sidecar["resources"]["chips_needed"] == 1 and sidecar["resources"]["cores"] >= 2
+    code, _, _ = run_cli(capsys, "simulate", str(tmp_path / "net.h5.program.npz"), "--limit", "30",
+                         "--json", str(tmp_path / "sim.json"))
+    assert code == 0 and json.loads((tmp_path / "sim.json").read_text())["target"] == "loihi"
+    code, out, _ = run_cli(capsys, "parity", str(trained / "run"), "--target", "loihi", "--limit", "60",
+                           "--reference-limit", "3", "--tolerance", "100", "--json", str(tmp_path / "p.json"))
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert code == 0 and result["reference"]["identical_spikes"] is True
+    assert result["reference"]["samples"] == 3 and result["samples"] == 60
