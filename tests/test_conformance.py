@@ -1,6 +1,5 @@
 """Third-party NIR graphs from the NIR paper load, lower and simulate; lif_norse matches Norse."""
 
-import nir
 import numpy as np
 import pytest
 

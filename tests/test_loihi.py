@@ -157,16 +157,6 @@ def test_hwsim_executor_runs_the_lowered_paper_program():
 
 
 # ------------------------------------------------------------- real Lava runs
-@pytest.fixture(scope="module")
-def lava():
-    pytest.importorskip("lava.magma.core.run_configs")
-    from snncli.targets import lava_reference
-
-    try:
-        lava_reference.import_netx()
-    except Exception as exc:  # pragma: no cover - only without lava-dl
-        pytest.skip(f"lava-dl netx not importable: {exc}")
-    return lava_reference
 
 
 def test_lava_reproduces_cpu_fixed_trace(lava):

@@ -16,16 +16,6 @@ from snncli.hwsim.simulate import Simulator
 from snncli.targets import loihi
 
 
-@pytest.fixture(scope="module")
-def lava():
-    pytest.importorskip("lava.magma.core.run_configs")
-    from snncli.targets import lava_reference
-
-    try:
-        lava_reference.import_netx()
-    except Exception as exc:  # pragma: no cover - only without lava-dl
-        pytest.skip(f"lava-dl netx not importable: {exc}")
-    return lava_reference
 
 
 def _assert_parity(program, x, min_spikes=5):
