@@ -21,6 +21,8 @@ typical session:
   snncli export runs/digits --target nir -o digits.nir  # NIR graph, readable by any NIR tool
   snncli simulate digits.nir --json sim.json            # event-driven hwsim on the test split
   snncli report sim.json -o report/                     # energy: SNN vs its ANN twin
+  snncli parity runs/digits --target loihi              # torch vs hwsim (Loihi arithmetic) vs Lava
+  snncli export runs/digits --target loihi -o net.h5    # netx file for Intel Loihi 2
 """
 
 
