@@ -97,7 +97,7 @@ def check(run_dir: str, target: str = "float", limit: int | None = None, batch_s
     model, _cfg, _info = load_trained(run_dir, which=checkpoint, device=device)
     _graph, program = lower_run(run_dir, target, checkpoint=checkpoint, preset=preset)
     simulator = Simulator(program)
-    x_all, y_all = encoded_samples(run_dir, "test", limit=limit if limit else 10**9, seed=seed)
+    x_all, y_all = encoded_samples(run_dir, "test", limit=limit, seed=seed)
     steps = x_all.shape[0]
     window = output_window(program, steps)
     neuron_layers = program.neuron_layers

@@ -33,10 +33,7 @@ def load_program(path: str, target: str = "float", dt: float = 1e-4, **options) 
 
 def dataset_input(program: Program, args) -> tuple[np.ndarray, np.ndarray]:
     """Encoded test split ``[T, N, *shape]`` and labels, encoded as at training time."""
-    import torch
-
-    from snncli.data.datasets import load_dataset
-    from snncli.data.encoders import make_encoder
+    from snncli.data import encode_split, load_dataset
 
     source = program.metadata.get("source", {})
     name = args.dataset or source.get("dataset")
@@ -44,24 +41,25 @@ def dataset_input(program: Program, args) -> tuple[np.ndarray, np.ndarray]:
         raise SnnCliError("this graph does not say which dataset it was trained on: pass --dataset or --input X.npy")
     encoder = args.encoder or source.get("encoder")
     steps = args.time_steps or source.get("time_steps")
-    data = load_dataset(name, data_root=args.data_root)
-    if getattr(data, "time_steps", None):
-        encoder, steps = "frames", data.time_steps
-    if not encoder or not steps:
+    data = load_dataset(name, data_root=args.data_root, seed=int(source.get("split_seed", 0)), time_steps=steps)
+    if not data.time_steps and (not encoder or not steps):
         raise SnnCliError("this graph does not say how its input was encoded: pass --encoder and --time-steps")
-    x, y = data.test_x, data.test_y
-    if args.limit:
-        x, y = x[: args.limit], y[: args.limit]
     expected = tuple(program.input_layers[0].out_shape)
-    sample = tuple(x.shape[2:]) if encoder == "frames" else tuple(x.shape[1:])
-    if sample != expected and int(np.prod(sample)) == int(np.prod(expected)):
-        x = x.reshape(len(x), *([x.shape[1]] if encoder == "frames" else []), *expected)
-    elif sample != expected:
-        raise SnnCliError(f"dataset {name!r} has samples of shape {list(sample)} but the graph's input is {list(expected)}")
-    generator = torch.Generator().manual_seed(args.seed)
+    if tuple(data.sample_shape) != expected:
+        if int(np.prod(data.sample_shape)) != int(np.prod(expected)):
+            raise SnnCliError(f"dataset {name!r} has samples of shape {list(data.sample_shape)} but the graph's "
+                              f"input is {list(expected)}")
+        data = _reshaped(data, expected)
     options = source.get("encoder_options", {}) if encoder == source.get("encoder") else {}
-    encoded = make_encoder(encoder, int(steps), **options)(torch.as_tensor(x), generator)
-    return encoded.numpy().astype(np.float64), y
+    return encode_split(data, "test", encoder, steps, options, args.limit, args.seed)
+
+
+def _reshaped(data, shape: tuple[int, ...]):
+    """The dataset with samples reshaped to ``shape`` (same size, e.g. [1, 8, 8] -> [64])."""
+    from dataclasses import replace
+
+    lead = 2 if data.time_steps else 1
+    return replace(data, test_x=data.test_x.reshape(*data.test_x.shape[:lead], *shape), sample_shape=shape)
 
 
 def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ def run_to_nir(run_dir: str, dt: float = 1e-4, checkpoint: str = "best"):
         "dataset": cfg.dataset,
         "encoder": "frames" if info.get("time_steps") else cfg.encoder,
         "encoder_options": cfg.encoder_options(),
+        "split_seed": cfg.seed,  # digits / mnist-5k draw their test split with the run's seed
         "time_steps": int(steps),
         "model": cfg.model,
         "num_classes": int(info["num_classes"]),
@@ -30,24 +31,14 @@ def run_to_nir(run_dir: str, dt: float = 1e-4, checkpoint: str = "best"):
     return model_to_nir(model, example, dt=dt, metadata=metadata)
 
 
-def encoded_samples(run_dir: str, split: str = "train", limit: int = 256, seed: int = 0):
+def encoded_samples(run_dir: str, split: str = "train", limit: int | None = 256, seed: int = 0):
     """``(x [T, N, *shape] float64, labels)``: samples of the run's dataset, encoded as in training."""
-    import numpy as np
-
-    from snncli.data.datasets import load_dataset
-    from snncli.data.encoders import make_encoder
+    from snncli.data import encode_split, load_dataset
     from snncli.trainer.config import load_config
 
     cfg = load_config(Path(run_dir) / "config.yaml")
     data = load_dataset(cfg.dataset, data_root=cfg.data_root, seed=cfg.seed, time_steps=cfg.time_steps)
-    x, y = (data.train_x, data.train_y) if split == "train" else (data.test_x, data.test_y)
-    x, y = x[:limit], y[:limit]
-    if data.time_steps:
-        encoder = make_encoder("frames", int(data.time_steps))
-    else:
-        encoder = make_encoder(cfg.encoder, int(cfg.time_steps), **cfg.encoder_options())
-    encoded = encoder(torch.as_tensor(x), torch.Generator().manual_seed(seed))
-    return encoded.numpy().astype(np.float64), y
+    return encode_split(data, split, cfg.encoder, cfg.time_steps, cfg.encoder_options(), limit, seed)
 
 
 def lower_run(run_dir: str, target: str, dt: float = 1e-4, checkpoint: str = "best", preset: str = "auto"):
