@@ -88,8 +88,7 @@ def check(run_dir: str, target: str = "float", limit: int | None = None, batch_s
           seed: int = 0, device: str | None = None, checkpoint: str = "best", preset: str = "auto",
           reference_limit: int = 20, progress=None) -> dict:
     from snncli.export.run import encoded_samples, lower_run
-    from snncli.hwsim.simulate import Simulator
-    from snncli.simulate_cmd import output_window, pad_for_latency
+    from snncli.hwsim.simulate import Simulator, output_window, pad_for_latency
     from snncli.targets import get_target
     from snncli.trainer.train import load_trained
 
@@ -141,7 +140,7 @@ def check(run_dir: str, target: str = "float", limit: int | None = None, batch_s
 
 def _vendor_check(module, program, simulator, x, y, pred_hw, window) -> dict:
     """hwsim vs the vendor's simulator on the same Program: spikes must be identical."""
-    from snncli.simulate_cmd import pad_for_latency
+    from snncli.hwsim.simulate import pad_for_latency
 
     x = pad_for_latency(program, x)
     ours = simulator.run(x, record=True)

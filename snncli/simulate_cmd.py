@@ -62,22 +62,6 @@ def _reshaped(data, shape: tuple[int, ...]):
     return replace(data, test_x=data.test_x.reshape(*data.test_x.shape[:lead], *shape), sample_shape=shape)
 
 
-def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:
-    """Append the zero steps a pipelined chip needs to flush its last inputs to the
-    output (``program.metadata["latency_steps"]``, one per synapse stage on Loihi)."""
-    latency = int(program.metadata.get("latency_steps", 0))
-    if latency <= 0:
-        return x
-    return np.concatenate([x, np.zeros((latency, *x.shape[1:]), dtype=x.dtype)])
-
-
-def output_window(program: Program, steps: int) -> tuple[int, int]:
-    """Output steps that correspond to the ``steps`` input steps once the pipeline
-    latency is taken out (``[latency, latency + steps)``)."""
-    latency = int(program.metadata.get("latency_steps", 0))
-    return latency, latency + steps
-
-
 def target_options(args) -> dict:
     """The ``lower`` options the chosen target understands, from the CLI flags."""
     return {"reading": args.reading} if args.target == "float" else {"preset": args.preset}
@@ -86,7 +70,7 @@ def target_options(args) -> dict:
 def run_simulation(args) -> dict:
     from tqdm import tqdm
 
-    from snncli.hwsim.simulate import Simulator
+    from snncli.hwsim.simulate import Simulator, output_window, pad_for_latency
 
     program, warnings = load_program(args.graph, args.target, args.dt, **target_options(args))
     for warning in warnings:

@@ -210,6 +210,22 @@ def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
     return acc * float(2**exp) if exp >= 0 else np.floor(acc / float(2**-exp))
 
 
+def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:
+    """Append the zero steps a pipelined chip needs to flush its last inputs to the
+    output (``program.metadata["latency_steps"]``, one per synapse stage on Loihi)."""
+    latency = int(program.metadata.get("latency_steps", 0))
+    if latency <= 0:
+        return x
+    return np.concatenate([x, np.zeros((latency, *x.shape[1:]), dtype=x.dtype)])
+
+
+def output_window(program: Program, steps: int) -> tuple[int, int]:
+    """Output steps that correspond to the ``steps`` input steps once the pipeline
+    latency is taken out (``[latency, latency + steps)``)."""
+    latency = int(program.metadata.get("latency_steps", 0))
+    return latency, latency + steps
+
+
 def simulate(program: Program, x: np.ndarray, **kwargs) -> SimResult:
     """Convenience: ``Simulator(program).run(x, **kwargs)``."""
     return Simulator(program).run(x, **kwargs)
