@@ -45,14 +45,39 @@ def _torch_spikes(model, x: torch.Tensor) -> tuple[np.ndarray, list[np.ndarray]]
 
 
 def layer_lags(program) -> dict[str, int]:
-    """Steps by which each layer's output lags the input, through same-step and
-    delayed feed-forward edges (recurrent edges from later layers do not count)."""
-    lag: dict[str, int] = {}
+    """Steps by which each layer's output lags the input: the longest path from an
+    input layer, a delayed edge counting one step, a same-step edge none.  A
+    recurrent loop (layers that reach each other) shares one lag, set by the edges
+    entering it: the loop adds none.  The Program's execution order may list a
+    synapse before the neuron it reads (Loihi), so this walks the edges."""
+    edges = {layer.name: [(s, 0) for s in layer.inputs] + [(s, 1) for s in layer.delayed_inputs]
+             for layer in program.layers}  # fmt: skip
+    upstream: dict[str, set[str]] = {}  # every layer a layer reads from, directly or not
+
+    def reach(name: str) -> set[str]:
+        if name not in upstream:
+            upstream[name] = seen = set()
+            stack = [name]
+            while stack:
+                for src, _ in edges[stack.pop()]:
+                    if src not in seen:
+                        seen.add(src)
+                        stack.append(src)
+        return upstream[name]
+
+    lags: dict[str, int] = {}
+
+    def lag(name: str) -> int:
+        if name not in lags:
+            loop = {name} | {u for u in reach(name) if name in reach(u)}
+            entering = [(s, d) for member in loop for s, d in edges[member] if s not in loop]
+            value = max((lag(s) + d for s, d in entering), default=0)
+            lags.update(dict.fromkeys(loop, value))
+        return lags[name]
+
     for layer in program.layers:
-        candidates = [lag[s] for s in layer.inputs if s in lag]
-        candidates += [lag[s] + 1 for s in layer.delayed_inputs if s in lag]
-        lag[layer.name] = max(candidates, default=0)
-    return lag
+        lag(layer.name)
+    return lags
 
 
 class _Agreement:
