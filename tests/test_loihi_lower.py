@@ -15,11 +15,12 @@ from snncli.hwsim.simulate import Simulator
 from snncli.targets import float as float_target
 from snncli.targets import loihi
 from snncli.targets.graph import ordered_nodes
+from snncli.targets.loihi import structure
 from snncli.targets.program import Program
 
 
 def _structure(graph):
-    return loihi._structure(ordered_nodes(graph), 1e-4, "auto", [])
+    return structure._structure(ordered_nodes(graph), 1e-4, "auto", [])
 
 
 # --------------------------------------------------------------------- layout

@@ -1,7 +1,7 @@
 """Loihi lowering: ``lower`` (NIR graph -> Program) and the Program it builds.
 
 ``lower`` validates the graph into stages (:mod:`~snncli.targets.loihi.structure`),
-checks that they fit the chip (:mod:`~snncli.targets.loihi.resources`), decides the
+checks that they fit the chip (:mod:`~snncli.targets.loihi.chip_resources`), decides the
 input encoding (:mod:`~snncli.targets.loihi.input_encoding`) and the scales
 (:mod:`~snncli.targets.loihi.quantize`, or
 :mod:`~snncli.targets.loihi.scale_search` with calibration data), and builds the Program.
@@ -31,6 +31,7 @@ import numpy as np
 
 from snncli.errors import SnnCliError
 from snncli.targets.graph import ordered_nodes
+from snncli.targets.loihi.chip_resources import _check_fits, _resource_table, resources
 from snncli.targets.loihi.input_encoding import INPUT_BITS, _input_encoding
 from snncli.targets.loihi.quantize import (
     A_MAX,
@@ -41,7 +42,6 @@ from snncli.targets.loihi.quantize import (
     _rule_input_scale,
     _rule_scale,
 )
-from snncli.targets.loihi.resources import _check_fits, _resource_table, resources
 from snncli.targets.loihi.scale_search import _search
 from snncli.targets.loihi.structure import _structure
 from snncli.targets.program import Layer, Program
@@ -53,7 +53,7 @@ NEURON = "loihi_cuba"
 
 
 def lower(graph: nir.NIRGraph, dt: float = DEFAULT_DT, preset: str = "auto", calibration=None) -> Program:
-    """Lower ``graph`` to a Loihi 2 fixed-point Program (see the module docstring).
+    """Lower ``graph`` to a Loihi 2 fixed-point Program (see :mod:`snncli.targets.loihi`).
 
     ``calibration``: None, or encoded training samples ``[T, N, *input_shape]`` for
     the accuracy-driven per-layer scale search.
