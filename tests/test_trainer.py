@@ -51,6 +51,7 @@ def test_unknown_key_suggests_closest(tmp_path):
     ({"dataset": "imagenet"}, "digits"),
     ({"beta": 1.0}, r"\(0, 1\)"),
     ({"dataset": "nmnist", "encoder": "poisson"}, "frames"),
+    ({"qat_bits": 1}, "'qat_bits' must be between 2 and 16"),
 ])
 def test_invalid_values_name_the_key(overrides, message):
     with pytest.raises(SnnCliError, match=message):
@@ -186,3 +187,37 @@ def test_run_dir_guards(tmp_path):
         train(tiny(epochs=1, lr=0.02), tmp_path / "run", resume=True, progress=False)
     with pytest.raises(SnnCliError, match="no config.yaml"):
         load_trained(tmp_path / "new")
+
+
+# ---------------------------------------------------------------- quantization-aware training
+
+def test_fake_quantize_is_an_n_bit_lattice_with_straight_through_gradient():
+    from snncli.trainer.qat import FakeQuantize
+
+    w = torch.randn(20, 30, requires_grad=True)
+    wq = FakeQuantize(4)(w)
+    step = w.detach().abs().max() / 7
+    k = wq.detach() / step
+    assert torch.allclose(k, k.round(), atol=1e-4) and k.abs().max().round() == 7  # 15 levels, max|w| kept
+    assert 0 < (wq.detach() - w.detach()).abs().max() <= step / 2 + 1e-6
+    (wq * torch.arange(30.0)).sum().backward()
+    assert torch.equal(w.grad, torch.arange(30.0).expand(20, 30))  # gradient passes unchanged
+
+
+def test_qat_run_exports_quantized_weights_and_resumes(tmp_path):
+    from snncli.export.run import run_to_nir
+
+    cfg = tiny(model="cnn", channels=[4], neuron="if", qat_bits=4, epochs=2)
+    train(cfg, tmp_path / "run", progress=False)
+    model, _, _ = load_trained(tmp_path / "run", "last")
+    assert not any("parametrizations" in name for name in model.state_dict())  # baked: plain modules
+    graph = run_to_nir(str(tmp_path / "run"), checkpoint="last")
+    weights = [node.weight for node in graph.nodes.values() if hasattr(node, "weight")]
+    assert len(weights) == 2
+    for w in weights:
+        k = w / (abs(w).max() / 7)
+        assert abs(k - k.round()).max() < 1e-4 and len(set(k.round().ravel())) <= 15
+    # a killed QAT run resumes: the checkpoint holds the latent weights under the parametrization
+    train(load_config(None, {**TINY, "model": "cnn", "channels": [4], "neuron": "if", "qat_bits": 4, "epochs": 3}),
+          tmp_path / "run", resume=True, progress=False)
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())) == 3

@@ -18,6 +18,8 @@ import yaml
 from snncli.data.datasets import EVENT_DATASETS, list_datasets
 from snncli.data.encoders import ENCODERS
 from snncli.errors import SnnCliError
+from snncli.trainer.qat import MAX_BITS as MAX_QAT_BITS
+from snncli.trainer.qat import MIN_BITS as MIN_QAT_BITS
 
 MODELS = ("mlp", "cnn")
 NEURONS = ("lif", "if", "plif")
@@ -66,6 +68,8 @@ class TrainConfig:
     lr: float = 2e-3
     optimizer: str = "adam"                  # adam | adamw | sgd (momentum 0.9)
     weight_decay: float = 0.0
+    qat_bits: int | None = None              # N: train with weights fake-quantized to N-bit integers x one scale
+                                             # per layer (straight-through), so N-bit export loses nothing to rounding
     lr_schedule: str = "cosine"              # cosine (per step, to 0) | constant
     # run
     seed: int = 0
@@ -137,6 +141,9 @@ def _validate(cfg: TrainConfig) -> None:
     for key in ("v_threshold", "lr", "max_rate"):
         if getattr(cfg, key) <= 0:
             raise SnnCliError(f"config key {key!r} must be > 0, got {getattr(cfg, key)}")
+    if cfg.qat_bits is not None and not MIN_QAT_BITS <= cfg.qat_bits <= MAX_QAT_BITS:
+        raise SnnCliError(f"config key 'qat_bits' must be between {MIN_QAT_BITS} and {MAX_QAT_BITS} "
+                          f"(8 for 8-bit weights), got {cfg.qat_bits}")
     if cfg.weight_decay < 0:
         raise SnnCliError(f"config key 'weight_decay' must be >= 0, got {cfg.weight_decay}")
     if cfg.device not in ("auto", "cpu") and not cfg.device.startswith("cuda"):

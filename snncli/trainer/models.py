@@ -17,6 +17,7 @@ from spikingjelly.activation_based import layer, neuron, surrogate
 
 from snncli.errors import SnnCliError
 from snncli.trainer.config import TrainConfig
+from snncli.trainer import qat
 from snncli.trainer.layers import SumPool2d
 
 SURROGATE_CLASSES = {
@@ -51,6 +52,8 @@ def build_model(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Sequenti
 
     ``cnn`` (the Speck-compatible Sinabs N-MNIST shape): (Conv2d k x k, pad k//2
     -> neuron -> SumPool2d(2)) per ``channels`` -> Flatten -> Linear -> neuron.
+
+    ``qat_bits``: every weight is fake-quantized while training (:mod:`snncli.trainer.qat`).
     """
     shape = tuple(sample_shape)
     # Named modules: the names become the NIR node names, so reports read "fc1", "lif1", ...
@@ -76,7 +79,8 @@ def build_model(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Sequenti
         mods.append(("flatten", layer.Flatten(step_mode="m")))
         width = c * h * w
     mods += [("fc_out", layer.Linear(width, num_classes, bias=cfg.bias, step_mode="m")), (f"{cfg.neuron}_out", make_neuron(cfg))]
-    return nn.Sequential(OrderedDict(mods))
+    model = nn.Sequential(OrderedDict(mods))
+    return qat.attach(model, cfg.qat_bits) if cfg.qat_bits else model
 
 
 def spike_counts(out_spikes: torch.Tensor) -> torch.Tensor:

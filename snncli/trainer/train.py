@@ -43,6 +43,7 @@ from snncli.data.datasets import Dataset, load_dataset
 from snncli.data.encoders import make_encoder
 from snncli.errors import SnnCliError
 from snncli.trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_metrics
+from snncli.trainer import qat
 from snncli.trainer.config import RUNTIME_KEYS, TrainConfig, load_config, save_config
 from snncli.trainer.models import FiringRates, build_model, predict, spike_counts
 from snncli.trainer.plots import plot_training_curves
@@ -246,7 +247,8 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, pr
 def load_trained(run_dir: str | os.PathLike, which: str = "best", device: str | torch.device = "cpu"):
     """Rebuild the model of ``run_dir`` from its config.yaml and load ``checkpoints/{which}.pt``.
 
-    Returns ``(model in eval mode, TrainConfig, dataset info dict)``; the
+    Returns ``(model in eval mode, TrainConfig, dataset info dict)``, quantization-aware
+    models with their weights quantized (:func:`snncli.trainer.qat.bake`); the
     dataset info (``sample_shape``, ``num_classes``, ...) comes from the
     checkpoint, so the dataset itself is not needed.
     """
@@ -265,4 +267,4 @@ def load_trained(run_dir: str | os.PathLike, which: str = "best", device: str | 
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise SnnCliError(f"{run_dir}/checkpoints/{which}.pt does not fit the model its config.yaml describes "
                           f"({first}); it was written by another snncli version or config: retrain") from None
-    return model.to(device).eval(), cfg, info
+    return qat.bake(model).to(device).eval(), cfg, info
