@@ -56,3 +56,27 @@ def test_trained_cnn_loses_at_most_half_a_point(tmp_path):
     assert acc_loihi >= acc_float - 0.005, (acc_float, acc_loihi)
     assert agree > 0.95
     assert [layer.op for layer in program.layers].count("conv2d") == 2  # pools folded away
+
+
+def test_qat_cnn_runs_on_loihi_spike_for_spike(tmp_path):
+    """Weights trained on an 8-bit lattice (``qat_bits=8``) map to Lava's integers exactly,
+    digits inputs lie on the k/16 lattice and IF neurons neither leak nor round: every
+    layer of the Loihi program spikes at the float model's steps, on every held-out sample."""
+    from snncli.parity import layer_lags
+
+    acc_float, acc_loihi, agree, program = _train_and_compare(
+        tmp_path, model="cnn", channels=[8, 16], neuron="if", bias=False, epochs=8, qat_bits=8
+    )
+    assert (acc_float, agree) == (acc_loihi, 1.0) and acc_float > 0.9, (acc_float, acc_loihi, agree)
+    from snncli.export.run import encoded_samples, run_to_nir
+
+    graph = run_to_nir(str(tmp_path / "run"))
+    x, _ = encoded_samples(str(tmp_path / "run"), "test", limit=10_000)
+    ref = Simulator(float_target.lower(graph)).run(x, record=True)
+    ours = Simulator(program).run(np.concatenate([x, np.zeros((program.metadata["latency_steps"], *x.shape[1:]))]),
+                                  record=True)  # fmt: skip
+    lags = layer_lags(program)
+    for layer in program.neuron_layers:
+        theirs = ref.records[layer.name]["out"]
+        mine = ours.records[layer.name]["out"][lags[layer.name] : lags[layer.name] + x.shape[0]]
+        assert theirs.sum() > 0 and np.array_equal(mine, theirs), layer.name

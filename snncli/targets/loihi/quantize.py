@@ -11,7 +11,13 @@ step of the graded input scale ``s_in``)::
     LIF      W_q = q a r W / s_in        bias = q a (r b_affine + v_leak)   dv = 4096 a
     IF       W_q = q dt r W / s_in       bias = q dt r b_affine             dv = 0
     CubaLIF  W_q = q a r b w_in W / s_in                                    du = 4096 b - 1
-    vth = q v_threshold,  du = 4095 (no current memory) for LIF and IF
+    vth = floor(q v_threshold),  du = 4095 (no current memory) for LIF and IF
+
+The threshold rounds down: NIR fires at ``v > v_threshold`` and Lava at ``v_int >
+vth`` with an integer ``v_int``, and ``v_int > q v_threshold`` holds exactly when
+``v_int > floor(q v_threshold)``.  So where the integer sums are exact (weights on
+a lattice the scale maps to integers, e.g. after quantization-aware training, and
+IF neurons) the Loihi layer fires exactly when the float one does.
 
 A CubaLIF's Affine bias feeds its synaptic current in NIR; Lava has no bias on
 the current, so it goes to the voltage at its steady-state value ``a r w_in
@@ -148,7 +154,7 @@ def _quantize(st: _Stage, q: float, sigma: dict[str, float]) -> _Quantized:
         clipped += int(np.count_nonzero((w > W_MAX) | (w < W_MIN)))
         weights[s.name] = np.clip(w, W_MIN, W_MAX).astype(np.int64)
     du, dv = _decays(st)
-    vth = int(np.clip(np.round(q * st.v_th), 1, VTH_MAX))
+    vth = int(np.clip(math.floor(q * st.v_th * (1 + 1e-12)), 1, VTH_MAX))  # 1e-12: q v_th = 2.9999999999 is 3
     bias = np.clip(np.round(q * st.bias_f), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
     params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias.reshape(st.shape), "bias_exp": BIAS_EXP,
               "reset_step": int(st.depth)}  # fmt: skip
