@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("beta", float, "LIF leak per step (v = beta*v + x), e.g. 0.95"),
         ("reset", str, "zero or subtract"),
         ("seed", int, "random seed (runs with the same seed are identical)"),
+        ("init-from", str, "fine-tune: start from the best weights of this run directory"),
         ("qat-bits", int, "quantization-aware training: weights fake-quantized to N-bit integers (8 for Loihi)"),
         ("device", str, "auto (CUDA when present), cpu or cuda"),
     ):
@@ -188,7 +189,7 @@ def cmd_train(args) -> dict:
 
     overrides = {}
     for key in ("model", "dataset", "data_root", "neuron", "surrogate", "encoder", "time_steps", "epochs",
-                "batch_size", "lr", "beta", "reset", "seed", "device", "hidden", "qat_bits"):
+                "batch_size", "lr", "beta", "reset", "seed", "device", "hidden", "qat_bits", "init_from"):
         value = getattr(args, key)
         if value is not None:
             overrides[key] = value

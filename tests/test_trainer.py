@@ -221,3 +221,21 @@ def test_qat_run_exports_quantized_weights_and_resumes(tmp_path):
     train(load_config(None, {**TINY, "model": "cnn", "channels": [4], "neuron": "if", "qat_bits": 4, "epochs": 3}),
           tmp_path / "run", resume=True, progress=False)
     assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())) == 3
+
+
+def test_init_from_fine_tunes_a_trained_run_with_qat(tmp_path):
+    from snncli.trainer.qat import FakeQuantize
+
+    train(tiny(epochs=1), tmp_path / "float", progress=False)
+    source, _, _ = load_trained(tmp_path / "float")
+    # lr ~ 0: the fine-tuned weights are the source's, quantized
+    train(tiny(epochs=1, qat_bits=4, lr=1e-12, init_from=str(tmp_path / "float")), tmp_path / "qat", progress=False)
+    tuned, cfg, _ = load_trained(tmp_path / "qat", "last")
+    assert cfg.init_from == str(tmp_path / "float")
+    for name in ("fc1", "fc_out"):
+        w = getattr(source, name).weight.detach()
+        assert torch.allclose(getattr(tuned, name).weight, FakeQuantize(4)(w), atol=1e-6)
+        assert not torch.allclose(getattr(tuned, name).weight, w, atol=1e-4)
+    with pytest.raises(SnnCliError, match=r"init_from .*does not fit this config"):
+        train(tiny(hidden=[32], init_from=str(tmp_path / "float")), tmp_path / "other", progress=False)
+    assert not (tmp_path / "other").exists()  # nothing written

@@ -72,6 +72,7 @@ class TrainConfig:
                                              # per layer (straight-through), so N-bit export loses nothing to rounding
     lr_schedule: str = "cosine"              # cosine (per step, to 0) | constant
     # run
+    init_from: str | None = None             # fine-tune: start from the weights of this run's best checkpoint
     seed: int = 0
     device: str = "auto"                     # auto: cuda if available, else cpu
     num_workers: int = 0                     # DataLoader worker processes

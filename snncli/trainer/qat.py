@@ -49,6 +49,17 @@ def attach(model: nn.Module, bits: int) -> nn.Module:
     return model
 
 
+def latent_state(state: dict, model: nn.Module) -> dict:
+    """A plain model's state dict keyed for ``model``, whose weights may be fake-quantized
+    (``fc1.weight`` -> ``fc1.parametrizations.weight.original``): fine-tuning with QAT."""
+    keys = set(model.state_dict())
+    renamed = {}
+    for key, value in state.items():
+        latent = key[: -len("weight")] + "parametrizations.weight.original"
+        renamed[latent if key.endswith("weight") and key not in keys and latent in keys else key] = value
+    return renamed
+
+
 def bake(model: nn.Module) -> nn.Module:
     """Replace the fake quantizers by the quantized weights (plain modules again, for inference/export)."""
     for module in _weighted(model):

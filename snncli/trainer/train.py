@@ -128,6 +128,17 @@ def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
         raise SnnCliError(f"run directory {run_dir} is not empty; pass --resume to continue that run, or choose a new directory")
 
 
+def _load_initial_weights(model: nn.Module, source_run: str, device) -> None:
+    """Fine-tuning: start from the weights of ``source_run``'s best checkpoint (quantized by QAT if it was)."""
+    source, _cfg, _info = load_trained(source_run, "best", device)
+    try:
+        model.load_state_dict(qat.latent_state(source.state_dict(), model))
+    except RuntimeError as exc:
+        lines = str(exc).splitlines()
+        raise SnnCliError(f"init_from {source_run}: its model does not fit this config ({lines[-1].strip()}); "
+                          "fine-tune with the same model, sizes and dataset shape") from None
+
+
 def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     """Cosine decay per optimiser step, ``lr_k = lr (1 + cos(pi k / K)) / 2``, or constant."""
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total)) if cfg.lr_schedule == "cosine" else cfg.lr
@@ -172,6 +183,8 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, pr
         set_rng_state(ckpt["rng"])
         start, metrics = ckpt["epoch"], ckpt["metrics"]
         best = max((m["test_acc"] for m in metrics), default=-1.0)
+    elif cfg.init_from:
+        _load_initial_weights(model, cfg.init_from, device)
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
