@@ -13,7 +13,10 @@
 #     imports netx without executing slayer's package __init__ (no stub, no torchvision);
 #   * lava-nc 0.10.0's lava/magma/compiler/var_model.py has dataclass fields with a
 #     mutable default `ByteEncoder()`, a ValueError on Python 3.11; patched below to
-#     `field(default_factory=ByteEncoder)` (a no-op when already patched).
+#     `field(default_factory=ByteEncoder)` (a no-op when already patched);
+#   * its ReshapePort (netx's conv -> dense flatten) calls np.reshape(..., newshape=),
+#     a keyword numpy 2.4 removed: patched below to pass the shape positionally,
+#     so that the netx files snncli writes also load in this venv without snncli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${1:-.venv}"
@@ -58,6 +61,32 @@ if not re.search(r"from dataclasses import [^\n]*\bfield\b", new):
 if new != src:
     path.write_text(new)
     for pyc in path.parent.glob("__pycache__/var_model.*.pyc"):
+        pyc.unlink()
+    print(f"[install_lava]   patched {path}")
+else:
+    print(f"[install_lava]   already patched: {path}")
+EOF
+
+echo "[install_lava] numpy 2.4 fix in lava/magma/core/process/ports/ports.py (ReshapePort)"
+"$PYBIN" - <<'EOF'
+import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("lava")
+path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "magma" / "core" / "process" / "ports" / "ports.py"
+src = path.read_text()
+helper = '''
+
+def _reshape_to(data, shape):
+    """np.reshape with the shape passed positionally: numpy 2.4 has no newshape keyword (snncli patch)."""
+    return np.reshape(data, shape)
+'''
+new = src.replace("ft.partial(np.reshape, newshape=", "ft.partial(_reshape_to, shape=")
+if "def _reshape_to(" not in new:
+    new = new.rstrip("\n") + "\n" + helper
+if "newshape=" in new:
+    sys.exit(f"[install_lava] {path} still uses np.reshape(newshape=): Lava changed, update this patch")
+if new != src:
+    path.write_text(new)
+    for pyc in path.parent.glob("__pycache__/ports.*.pyc"):
         pyc.unlink()
     print(f"[install_lava]   patched {path}")
 else:

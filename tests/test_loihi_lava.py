@@ -155,3 +155,20 @@ def test_a_failing_lava_process_is_a_one_line_error_not_a_hang(lava, monkeypatch
     with pytest.raises(SnnCliError, match="Lava failed while running the network: TypeError") as err:
         loihi.reference(program, x)
     assert "\n" not in str(err.value)
+
+
+def test_an_unpatched_lava_is_named_with_its_fix(lava, monkeypatch):
+    from lava.magma.core.process.ports import ports
+
+    from snncli.errors import SnnCliError
+    from snncli.targets.lava_reference import _check_reshape_port
+
+    try:
+        np.reshape(np.zeros(1), newshape=(1,))
+        pytest.skip("this numpy still accepts newshape: Lava needs no patch")
+    except TypeError:
+        pass
+    assert ports.ReshapePort.get_transform_func_fwd.__code__.co_names.count("_reshape_to") == 1  # install_lava.sh ran
+    monkeypatch.delattr(ports, "_reshape_to")
+    with pytest.raises(SnnCliError, match=r"numpy .* removed; run scripts/install_lava.sh"):
+        _check_reshape_port()

@@ -45,10 +45,9 @@ numpy 2.4 and Lava's ReshapePort
 netx connects a conv block to a dense one through ``out.transpose([2, 1, 0]).flatten()``,
 a Lava ``ReshapePort`` whose transform is ``functools.partial(np.reshape,
 newshape=...)``; numpy 2.4 removed the ``newshape`` keyword, so the Lava process
-fails with a TypeError.  :func:`import_netx` replaces the two transform factories
-with equivalents that pass the shape positionally (only when numpy rejects
-``newshape``; forked Lava processes inherit the fix).  ``scripts/install_lava.sh``
-could patch ``lava/magma/core/process/ports/ports.py`` instead.
+fails with a TypeError.  ``scripts/install_lava.sh`` patches Lava's ``ports.py`` to
+pass the shape positionally (so the file loads in plain Lava too);
+:func:`import_netx` refuses, naming that script, a Lava left unpatched.
 
 Errors inside Lava processes
 ----------------------------
@@ -60,7 +59,6 @@ processes and raises :class:`SnnCliError` with the message.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.machinery
 import importlib.util
@@ -93,32 +91,25 @@ def lava_available() -> bool:
         return False
 
 
-def _reshape(data, shape):
-    return np.reshape(data, shape)
-
-
-def _patch_reshape_port() -> None:
-    """numpy >= 2.4 has no ``np.reshape(..., newshape=)``, which Lava's ReshapePort uses."""
+def _check_reshape_port() -> None:
+    """numpy >= 2.4 has no ``np.reshape(..., newshape=)``, which unpatched Lava's ReshapePort uses."""
     from lava.magma.core.process.ports import ports
 
-    cls = ports.ReshapePort
-    if getattr(cls, "_snncli_reshape_fix", False):
-        return
     try:
         np.reshape(np.zeros(1), newshape=(1,))
         return  # this numpy still takes newshape: Lava works as is
     except TypeError:
         pass
-    cls.get_transform_func_fwd = lambda self: functools.partial(_reshape, shape=self.shape)
-    cls.get_transform_func_bwd = lambda self: functools.partial(_reshape, shape=self.old_shape)
-    cls._snncli_reshape_fix = True
+    if not hasattr(ports, "_reshape_to"):  # the helper install_lava.sh adds
+        raise SnnCliError(f"Lava's ReshapePort calls np.reshape(newshape=), which numpy {np.__version__} removed; "
+                          "run scripts/install_lava.sh to patch it")
 
 
 def import_netx():
     """Import and return ``lava.lib.dl.netx`` (see the module docstring for the shim)."""
     _runtime()
     if "lava.lib.dl.netx.hdf5" in sys.modules:
-        _patch_reshape_port()
+        _check_reshape_port()
         return sys.modules["lava.lib.dl.netx"]
     try:
         spec = importlib.util.find_spec("lava.lib.dl")
@@ -151,7 +142,7 @@ def import_netx():
             parent = sys.modules.get("lava.lib.dl")
             if parent is not None and getattr(parent, "slayer", None) is shim:
                 delattr(parent, "slayer")
-    _patch_reshape_port()
+    _check_reshape_port()
     return netx
 
 
