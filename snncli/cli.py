@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from snncli import __version__
 from snncli.errors import SnnCliError
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("beta", float, "LIF leak per step (v = beta*v + x), e.g. 0.95"),
         ("reset", str, "zero or subtract"),
         ("seed", int, "random seed (runs with the same seed are identical)"),
-        ("init-from", str, "fine-tune: start from the best weights of this run directory"),
+        ("init-from", str, "fine-tune: start from this run's best weights and its settings (flags override)"),
         ("qat-bits", int, "quantization-aware training: weights fake-quantized to N-bit integers (8 for Loihi)"),
         ("device", str, "auto (CUDA when present), cpu or cuda"),
     ):
@@ -198,7 +199,13 @@ def cmd_train(args) -> dict:
             raise SnnCliError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         overrides[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    cfg = load_config(args.config, overrides)
+    config = args.config
+    if config is None and args.init_from:  # fine-tuning keeps the source run's settings unless flags say otherwise
+        config = Path(args.init_from) / "config.yaml"
+        if not config.is_file():
+            raise SnnCliError(f"--init-from {args.init_from} is not a training run (no config.yaml); "
+                              "pass a directory `snncli train` wrote")
+    cfg = load_config(config, overrides)
     summary = train(cfg, args.run_dir, resume=args.resume, progress=not args.no_progress)
     print(
         f"trained {cfg.model} on {cfg.dataset}: best test accuracy {100 * summary['best_test_acc']:.2f} % "
@@ -279,6 +286,9 @@ def cmd_parity(args) -> dict:
         print("FAIL: hwsim and the vendor simulator disagree")
     else:
         print(f"FAIL: accuracy drop exceeds the tolerance of {args.tolerance} pp")
+        if args.target != "float":
+            print(f"  the weights lose precision on {args.target}: fine-tune with quantization-aware training, "
+                  f"e.g. snncli train --run-dir RUN_QAT --init-from {args.run} --qat-bits 8 --epochs 3 --lr 5e-4")
     return {"command": "parity", **result, "tolerance_pp": args.tolerance, "passed": ok, "exit_code": 0 if ok else 1}
 
 

@@ -194,3 +194,30 @@ def test_export_and_parity_on_loihi(trained, capsys, tmp_path):
     result = json.loads((tmp_path / "p.json").read_text())
     assert code == 0 and result["reference"]["identical_spikes"] is True
     assert result["reference"]["samples"] == 3 and result["samples"] == 60
+
+
+def test_qat_fine_tuning_from_a_run_keeps_its_settings_and_runs_exactly_on_loihi(capsys, tmp_path):
+    """--init-from takes the source run's config (flags override); an IF CNN fine-tuned with
+    --qat-bits 8 exports to a Loihi program that matches the float model spike for spike."""
+    cnn = ["--model", "cnn", "--neuron", "if", "--set", "bias=false", "--set", "channels=[4, 8]", "--epochs", "2",
+           "--time-steps", "4", "--no-progress", "--set", "limit_train=400", "--set", "limit_test=60"]
+    assert main(["train", "--run-dir", str(tmp_path / "float"), *cnn]) == 0
+    code, out, _ = run_cli(capsys, "train", "--run-dir", str(tmp_path / "qat"), "--init-from", str(tmp_path / "float"),
+                           "--qat-bits", "8", "--epochs", "1", "--lr", "5e-4", "--no-progress")
+    assert code == 0 and "trained cnn on digits" in out
+    from snncli.trainer.config import load_config
+
+    cfg = load_config(tmp_path / "qat" / "config.yaml")
+    assert (cfg.model, cfg.neuron, cfg.channels, cfg.time_steps, cfg.limit_train) == ("cnn", "if", [4, 8], 4, 400)
+    assert (cfg.qat_bits, cfg.epochs, cfg.init_from) == (8, 1, str(tmp_path / "float"))
+    code, out, _ = run_cli(capsys, "parity", str(tmp_path / "qat"), "--target", "loihi", "--reference-limit", "0",
+                           "--tolerance", "0", "--json", str(tmp_path / "p.json"))
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert code == 0 and result["accuracy_drop_pp"] == 0 and result["prediction_agreement"] == 1
+    assert [layer["spike_match_rate"] for layer in result["layers"]] == [1.0, 1.0, 1.0]
+    code, out, _ = run_cli(capsys, "parity", str(tmp_path / "float"), "--target", "loihi", "--reference-limit", "0",
+                           "--tolerance", "-1")  # a failing parity points at the fix
+    assert code == 1 and f"--init-from {tmp_path / 'float'} --qat-bits 8" in out
+    code, _, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "x"), "--init-from", str(tmp_path / "nope"))
+    _assert_clean_error(code, err, "--init-from", "not a training run")
+    assert not (tmp_path / "x").exists()
