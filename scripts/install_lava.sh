@@ -11,12 +11,8 @@
 #     torch 2.13.0: it is NOT installed.  Only slayer's object_detection imports
 #     torchvision; snncli needs netx alone, and snncli/targets/lava_reference.py
 #     imports netx without executing slayer's package __init__ (no stub, no torchvision);
-#   * lava-nc 0.10.0's lava/magma/compiler/var_model.py has dataclass fields with a
-#     mutable default `ByteEncoder()`, a ValueError on Python 3.11; patched below to
-#     `field(default_factory=ByteEncoder)` (a no-op when already patched);
-#   * its ReshapePort (netx's conv -> dense flatten) calls np.reshape(..., newshape=),
-#     a keyword numpy 2.4 removed: patched below to pass the shape positionally,
-#     so that the netx files snncli writes also load in this venv without snncli.
+#   * lava-nc 0.10.0 fails on Python 3.11 (var_model.py) and numpy 2.4 (ReshapePort):
+#     scripts/patch_lava.py fixes both in the installed sources (a no-op when done).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${1:-.venv}"
@@ -47,51 +43,8 @@ echo "[install_lava] lava-nc 0.10.0 + lava-dl 0.6.0 (--no-deps --ignore-requires
 # rest is left free so that pip keeps what the venv already has.
 "${PIP[@]}" "asteval<0.10" networkx scipy scikit-learn h5py
 
-echo "[install_lava] Python 3.11 fix in lava/magma/compiler/var_model.py"
-"$PYBIN" - <<'EOF'
-import importlib.util, pathlib, re, sys
-spec = importlib.util.find_spec("lava")
-path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "magma" / "compiler" / "var_model.py"
-src = path.read_text()
-new = src.replace("= ByteEncoder()", "= field(default_factory=ByteEncoder)")
-if "import field" not in new and not re.search(r"from dataclasses import [^\n]*\bfield\b", new):
-    new = new.replace("from dataclasses import dataclass", "from dataclasses import dataclass, field", 1)
-if not re.search(r"from dataclasses import [^\n]*\bfield\b", new):
-    sys.exit(f"[install_lava] could not add `field` import to {path}")
-if new != src:
-    path.write_text(new)
-    for pyc in path.parent.glob("__pycache__/var_model.*.pyc"):
-        pyc.unlink()
-    print(f"[install_lava]   patched {path}")
-else:
-    print(f"[install_lava]   already patched: {path}")
-EOF
-
-echo "[install_lava] numpy 2.4 fix in lava/magma/core/process/ports/ports.py (ReshapePort)"
-"$PYBIN" - <<'EOF'
-import importlib.util, pathlib, sys
-spec = importlib.util.find_spec("lava")
-path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "magma" / "core" / "process" / "ports" / "ports.py"
-src = path.read_text()
-helper = '''
-
-def _reshape_to(data, shape):
-    """np.reshape with the shape passed positionally: numpy 2.4 has no newshape keyword (snncli patch)."""
-    return np.reshape(data, shape)
-'''
-new = src.replace("ft.partial(np.reshape, newshape=", "ft.partial(_reshape_to, shape=")
-if "def _reshape_to(" not in new:
-    new = new.rstrip("\n") + "\n" + helper
-if "newshape=" in new:
-    sys.exit(f"[install_lava] {path} still uses np.reshape(newshape=): Lava changed, update this patch")
-if new != src:
-    path.write_text(new)
-    for pyc in path.parent.glob("__pycache__/ports.*.pyc"):
-        pyc.unlink()
-    print(f"[install_lava]   patched {path}")
-else:
-    print(f"[install_lava]   already patched: {path}")
-EOF
+echo "[install_lava] source fixes (scripts/patch_lava.py): Python 3.11 var_model, numpy 2.4 ReshapePort"
+"$PYBIN" scripts/patch_lava.py
 
 echo "[install_lava] check: Lava fixed-point runtime and netx import"
 "$PYBIN" -c "
