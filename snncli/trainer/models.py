@@ -16,8 +16,8 @@ import torch.nn as nn
 from spikingjelly.activation_based import layer, neuron, surrogate
 
 from snncli.errors import SnnCliError
-from snncli.trainer.config import TrainConfig
 from snncli.trainer import qat
+from snncli.trainer.config import TrainConfig
 from snncli.trainer.layers import SumPool2d
 
 SURROGATE_CLASSES = {
