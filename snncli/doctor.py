@@ -48,9 +48,28 @@ def datasets() -> dict[str, str]:
     return status
 
 
-def collect() -> dict[str, dict[str, str]]:
-    from snncli.targets import TARGETS
+def targets() -> dict[str, str]:
+    """Each target's module imports; the Loihi one also needs a working Lava for ``reference``."""
+    import importlib
 
+    from snncli.targets import TARGETS
+    from snncli.targets.lava_reference import lava_problem
+
+    status = {}
+    for name, module in TARGETS.items():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            status[name] = f"unavailable: {exc}"
+            continue
+        status[name] = "available"
+        if name == "loihi":
+            problem = lava_problem()
+            status[name] += "; Lava reference: " + ("ok (parity checks against Lava)" if problem is None else problem)
+    return status
+
+
+def collect() -> dict[str, dict[str, str]]:
     packages = {name: f"{_version(name)}  ({use})" for name, use in PACKAGES.items()}
     devices = {"python": platform.python_version(), "cpu cores": str(os.cpu_count())}
     try:
@@ -66,5 +85,5 @@ def collect() -> dict[str, dict[str, str]]:
         "devices": devices,
         "packages": packages,
         "datasets": datasets(),
-        "targets": {name: "available" for name in TARGETS},
+        "targets": targets(),
     }

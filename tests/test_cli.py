@@ -221,3 +221,17 @@ def test_qat_fine_tuning_from_a_run_keeps_its_settings_and_runs_exactly_on_loihi
     code, _, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "x"), "--init-from", str(tmp_path / "nope"))
     _assert_clean_error(code, err, "--init-from", "not a training run")
     assert not (tmp_path / "x").exists()
+
+
+def test_doctor_reports_packages_datasets_and_targets(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "doctor", "--json", str(tmp_path / "d.json"))
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert code == 0 and "digits" in out
+    assert report["packages"]["torch"].split()[0].startswith("2.")
+    assert report["datasets"]["digits"] == "available (1437 train / 360 test)"
+    assert report["targets"]["float"] == "available"
+    from snncli.targets.lava_reference import lava_problem
+
+    lava = lava_problem()
+    assert report["targets"]["loihi"].startswith("available; Lava reference: ")
+    assert ("ok" in report["targets"]["loihi"]) == (lava is None)

@@ -172,3 +172,6 @@ def test_an_unpatched_lava_is_named_with_its_fix(lava, monkeypatch):
     monkeypatch.delattr(ports, "_reshape_to")
     with pytest.raises(SnnCliError, match=r"numpy .* removed; run scripts/install_lava.sh"):
         _check_reshape_port()
+    from snncli.doctor import targets
+
+    assert targets()["loihi"].endswith("removed; run scripts/install_lava.sh to patch it")  # doctor says so too

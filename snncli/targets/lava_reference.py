@@ -81,14 +81,16 @@ def _runtime() -> None:
     import_lava_runtime()
 
 
-def lava_available() -> bool:
-    """True when lava-nc (with the Python 3.11 fix) can be imported."""
+def lava_problem() -> str | None:
+    """Why Lava cannot run a netx file here (one line naming the fix), or None when it can."""
     try:
-        _runtime()
+        import_netx()
         importlib.import_module("lava.magma.core.run_configs")
-        return True
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
-        return False
+    except SnnCliError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any import failure means "cannot run"
+        return f"Lava does not import ({type(exc).__name__}: {exc}); run scripts/install_lava.sh"
+    return None
 
 
 def _check_reshape_port() -> None:
