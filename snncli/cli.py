@@ -9,7 +9,10 @@ atomically by the library).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    worker = os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 reports; the other ranks only work
     try:
-        result = args.func(args)
+        with contextlib.redirect_stdout(io.StringIO()) if worker else contextlib.nullcontext():
+            result = args.func(args)
     except SnnCliError as exc:
         print(f"snncli {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snncli {args.command}: interrupted", file=sys.stderr)
         return 130
     if isinstance(result, dict):
-        if getattr(args, "json", None):
+        if getattr(args, "json", None) and not worker:
             _write_json(args.json, result)
             print(f"wrote {args.json}")
         return int(result.get("exit_code", 0))

@@ -235,3 +235,15 @@ def test_doctor_reports_packages_datasets_and_targets(capsys, tmp_path):
     lava = lava_problem()
     assert report["targets"]["loihi"].startswith("available; Lava reference: ")
     assert ("ok" in report["targets"]["loihi"]) == (lava is None)
+
+
+def test_torchrun_ddp_on_cpu_trains_once_and_reports_once(tmp_path):
+    """torch DDP (gloo on CPU): two ranks train one model; only rank 0 prints and writes --json."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561",
+           "-m", "snncli.cli", "train", "--run-dir", str(tmp_path / "run"), *TINY, "--epochs", "1", "--qat-bits", "8",
+           "--device", "cpu", "--json", str(tmp_path / "t.json")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("trained mlp on digits") == 1 and done.stdout.count("wrote ") == 1
+    summary = json.loads((tmp_path / "t.json").read_text())
+    assert summary["epochs"] == 1 and (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
