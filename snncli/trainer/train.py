@@ -128,14 +128,19 @@ def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
         raise SnnCliError(f"run directory {run_dir} is not empty; pass --resume to continue that run, or choose a new directory")
 
 
+def _mismatch(exc: RuntimeError) -> str:
+    """The first detail of torch's ``load_state_dict`` error (its first line only says where)."""
+    lines = str(exc).splitlines()
+    return lines[1].strip() if len(lines) > 1 else str(exc)
+
+
 def _load_initial_weights(model: nn.Module, source_run: str, device) -> None:
     """Fine-tuning: start from the weights of ``source_run``'s best checkpoint (quantized by QAT if it was)."""
     source, _cfg, _info = load_trained(source_run, "best", device)
     try:
         model.load_state_dict(qat.latent_state(source.state_dict(), model))
     except RuntimeError as exc:
-        lines = str(exc).splitlines()
-        raise SnnCliError(f"init_from {source_run}: its model does not fit this config ({lines[-1].strip()}); "
+        raise SnnCliError(f"init_from {source_run}: its model does not fit this config ({_mismatch(exc)}); "
                           "fine-tune with the same model, sizes and dataset shape") from None
 
 
@@ -277,7 +282,6 @@ def load_trained(run_dir: str | os.PathLike, which: str = "best", device: str | 
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise SnnCliError(f"{run_dir}/checkpoints/{which}.pt does not fit the model its config.yaml describes "
-                          f"({first}); it was written by another snncli version or config: retrain") from None
+                          f"({_mismatch(exc)}); it was written by another snncli version or config: retrain") from None
     return qat.bake(model).to(device).eval(), cfg, info
