@@ -41,17 +41,17 @@ def test_unknown_key_suggests_closest(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"epochs": -1}, "'epochs' must be >= 1"),
-    ({"epochs": "ten"}, "'epochs' must be int"),
+    ({"epochs": -1}, r"'epochs' must be an integer in \[0, 100000\], got -1"),
+    ({"epochs": "ten"}, "'epochs' must be an integer"),
     ({"hidden": [10, "a"]}, "list of integers"),
     ({"neuron": "izhikevich"}, "lif, if, plif"),
     ({"surrogate": "tanh"}, "atan"),
     ({"encoder": "rate"}, "poisson"),
     ({"model": "resnet"}, "mlp, cnn"),
     ({"dataset": "imagenet"}, "digits"),
-    ({"beta": 1.0}, r"\(0, 1\)"),
+    ({"beta": 1.0}, r"\(0.0, 1.0\)"),
     ({"dataset": "nmnist", "encoder": "poisson"}, "frames"),
-    ({"qat_bits": 1}, "'qat_bits' must be between 2 and 16"),
+    ({"qat_bits": 1}, r"'qat_bits' must be an integer in \[2, 16\]"),
 ])
 def test_invalid_values_name_the_key(overrides, message):
     with pytest.raises(SnnCliError, match=message):
@@ -128,13 +128,19 @@ def test_train_writes_run_dir(tmp_path):
     for f in ("config.yaml", "checkpoints/last.pt", "checkpoints/best.pt", "metrics.json", "training_curves.png"):
         assert (run / f).is_file(), f
     metrics = json.loads((run / "metrics.json").read_text())
-    assert [m["epoch"] for m in metrics] == [1, 2]
-    for m in metrics:
-        assert {"loss", "train_acc", "test_loss", "test_acc", "firing_rate", "seconds"} <= set(m)
-        assert 0 <= m["test_acc"] <= 1 and 0 <= m["firing_rate"] <= 1 and m["loss"] > 0
-    assert summary["final_test_acc"] == metrics[-1]["test_acc"] and summary["epochs"] == 2
-    assert summary["best_test_acc"] == max(m["test_acc"] for m in metrics)
-    assert metrics[-1]["test_acc"] > 0.3  # chance is 0.1: it learned something in 2 tiny epochs
+    epochs = metrics["epochs"]
+    assert [m["epoch"] for m in epochs] == [1, 2]
+    for m in epochs:
+        assert {"loss", "train_acc", "val_loss", "val_acc", "firing_rate", "seconds"} <= set(m)
+        assert not any(k.startswith("test") for k in m)  # the test split is not looked at per epoch
+        assert 0 <= m["val_acc"] <= 1 and 0 <= m["firing_rate"] <= 1 and m["loss"] > 0
+    best = max(epochs, key=lambda m: m["val_acc"])
+    assert summary["epochs"] == 2 and summary["best_epoch"] == best["epoch"] == metrics["test"]["epoch"]
+    assert summary["val_accuracy"] == best["val_acc"]
+    assert summary["accuracy"] == summary["test_accuracy"] == summary["best_test_acc"] == metrics["test"]["test_acc"]
+    assert summary["selection"] == metrics["selection"] == f"best validation accuracy over 2 epochs, epoch {best['epoch']}"
+    assert metrics["validation"]["size"] == summary["validation"]["size"] == round(0.1 * 256)
+    assert summary["test_accuracy"] > 0.3  # chance is 0.1: it learned something in 2 tiny epochs
     assert load_config(run / "config.yaml") == tiny()
     assert (run / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -157,13 +163,14 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "killed", progress=False, on_epoch=kill_after_first_epoch)
-    assert len(json.loads((tmp_path / "killed" / "metrics.json").read_text())) == 1
+    assert len(json.loads((tmp_path / "killed" / "metrics.json").read_text())["epochs"]) == 1
     train(cfg, tmp_path / "killed", resume=True, progress=False)
 
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "killed")
     assert all(torch.equal(a[k], b[k]) for k in a)
     ma, mb = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("straight", "killed"))
-    assert [(m["loss"], m["test_acc"]) for m in ma] == [(m["loss"], m["test_acc"]) for m in mb]
+    assert [(m["loss"], m["val_acc"]) for m in ma["epochs"]] == [(m["loss"], m["val_acc"]) for m in mb["epochs"]]
+    assert ma["validation"] == mb["validation"] and ma["test"] == mb["test"]
 
 
 def test_seed_reproducibility(tmp_path):
@@ -176,17 +183,21 @@ def test_seed_reproducibility(tmp_path):
     assert not torch.equal(a["fc1.weight"], c["fc1.weight"])
 
 
-def test_run_dir_guards(tmp_path):
+def test_run_dir_guards(tmp_path, capsys):
     cfg = tiny(epochs=1)
-    with pytest.raises(SnnCliError, match="does not exist; train without --resume"):
-        train(cfg, tmp_path / "new", resume=True, progress=False)
+    train(cfg, tmp_path / "new", resume=True, progress=False)  # nothing to resume: starts, and says so
+    assert "nothing to resume" in capsys.readouterr().err
     train(cfg, tmp_path / "run", progress=False)
-    with pytest.raises(SnnCliError, match="not empty; pass --resume"):
+    with pytest.raises(SnnCliError, match="holds a run with checkpoints; pass --resume"):
         train(cfg, tmp_path / "run", progress=False)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(SnnCliError, match="holds no snncli run"):
+        train(cfg, tmp_path / "other", progress=False)
     with pytest.raises(SnnCliError, match=r"config differs \(lr: 0.01 -> 0.02\)"):
         train(tiny(epochs=1, lr=0.02), tmp_path / "run", resume=True, progress=False)
     with pytest.raises(SnnCliError, match="no config.yaml"):
-        load_trained(tmp_path / "new")
+        load_trained(tmp_path / "nope")
 
 
 # ---------------------------------------------------------------- quantization-aware training

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -30,12 +31,27 @@ def save_checkpoint(payload: dict, path: Path) -> None:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """The payload of a checkpoint file; one-line :class:`SnnCliError` for anything else.
+
+    A file holding pickled objects that ``weights_only`` refuses is reported as not
+    ours; torch's advice to retry with ``weights_only=False`` is not passed on:
+    unpickling a file from elsewhere can run any code.
+    """
+    path = Path(path)
     if not path.is_file():
         raise SnnCliError(f"no checkpoint at {path}; train first (`snncli train`) or check the run directory")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated/corrupt file, or not a checkpoint of ours
-        raise SnnCliError(f"cannot read checkpoint {path} ({e}); it may be corrupt: use the other checkpoint or retrain") from e
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise SnnCliError(f"{path} is not a snncli checkpoint: it holds pickled Python objects beyond tensors and "
+                          "plain values, and snncli will not unpickle it (that could run arbitrary code)") from None
+    except Exception as e:  # truncated/corrupt file, not a torch file at all
+        first = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise SnnCliError(f"cannot read checkpoint {path} ({first}); it may be corrupt: use the other checkpoint "
+                          "or retrain") from None
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise SnnCliError(f"{path} is not a snncli checkpoint (no model state in it); pass a run `snncli train` wrote")
+    return payload
 
 
 def rng_state() -> dict:
@@ -52,5 +68,5 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def write_metrics(metrics: list[dict], path: Path) -> None:
+def write_metrics(metrics: dict | list, path: Path) -> None:
     atomic_write_text(path, json.dumps(metrics, indent=1))

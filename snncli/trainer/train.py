@@ -4,29 +4,43 @@ Loss: cross-entropy on output spike counts, ``L = CE(sum_t s_out[t], y)``
 (counts are the logits).  Gradients flow back through all T steps, the
 Heaviside spike replaced by the chosen surrogate's derivative.
 
+Model selection: ``val_fraction`` of the training samples (after ``limit_train``)
+is held out, stratified by class and drawn with the run's seed.  Each epoch is
+scored on that validation split; ``best.pt`` is the epoch with the best
+validation accuracy (the first one on ties).  The test split is evaluated once,
+at the end, on the selected checkpoint only.  With ``val_fraction: 0`` the last
+epoch is selected.
+
 Reproducibility: the initial weights come from ``torch.manual_seed(seed)``;
-the shuffle order and the encoder's random draws of epoch ``e`` come from
-generators seeded with ``(seed, e)``.  So a run resumed from ``last.pt`` after
-epoch ``e`` sees exactly the batches and spikes the uninterrupted run saw.
+the validation split, the shuffle order and the encoder's random draws of epoch
+``e`` come from generators seeded with ``(seed, ...)``.  So a run resumed from
+``last.pt`` after epoch ``e`` sees exactly the split, batches and spikes the
+uninterrupted run saw.  ``deterministic: true`` also fixes the kernels and the
+thread count, so runs are bit-identical on one machine (see :func:`determinism`).
 
 Run directory::
 
     config.yaml           resolved config
-    checkpoints/last.pt   model + optimizer state, epoch, metrics, rng states
-    checkpoints/best.pt   the same, at the best test accuracy
-    metrics.json          one entry per epoch
+    checkpoints/last.pt   model + optimizer state, epoch, metrics, rng states, validation indices
+    checkpoints/best.pt   the same, at the best validation accuracy (+ its test result at the end)
+    metrics.json          {"validation": split, "epochs": [...], "selection": ..., "test": ...}
     training_curves.png
 
 Launched by ``torchrun --nproc_per_node N`` (``WORLD_SIZE`` > 1) it trains with
 DistributedDataParallel: each process takes its shard of every epoch
 (``DistributedSampler``), ``batch_size`` is per process, rank 0 writes files.
+Every rank evaluates the whole validation split, so all take the same decisions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import sys
+import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,11 +56,14 @@ from tqdm.auto import tqdm
 from snncli.data.datasets import Dataset, load_dataset
 from snncli.data.encoders import make_encoder
 from snncli.errors import SnnCliError
-from snncli.trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_metrics
 from snncli.trainer import qat
-from snncli.trainer.config import RUNTIME_KEYS, TrainConfig, load_config, save_config
+from snncli.trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_metrics
+from snncli.trainer.config import RUNTIME_KEYS, TrainConfig, load_config, save_config, show
 from snncli.trainer.models import FiringRates, build_model, predict, spike_counts
 from snncli.trainer.plots import plot_training_curves
+
+# Seed streams: (seed, stream, ...) -> generator seeds that never collide with (seed, epoch[, rank]).
+_VAL_SPLIT, _VAL_DRAWS, _TEST_DRAWS = 2**31 + 2, 2**31 + 1, 2**31
 
 
 def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
@@ -69,63 +86,166 @@ def limit(ds: Dataset, cfg: TrainConfig) -> Dataset:
                    test_x=ds.test_x[: cfg.limit_test], test_y=ds.test_y[: cfg.limit_test])
 
 
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of the validation samples: ``round(fraction * N)`` of them, stratified.
+
+    Each class ``c`` gives ``floor(fraction * n_c)`` samples, the remainder going to the
+    classes with the largest fractional parts (ties: lower class), each class's
+    samples drawn by a generator seeded with ``(seed, stream)``.
+    """
+    labels = np.asarray(labels)
+    total = int(round(fraction * len(labels)))
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(_seed(seed, _VAL_SPLIT))
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = fraction * counts
+    take = np.floor(quota).astype(np.int64)
+    order = sorted(range(len(classes)), key=lambda i: (-(quota[i] - take[i]), i))
+    for i in order[: total - int(take.sum())]:
+        take[i] += 1
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def _split_info(val_idx: np.ndarray, n: int, cfg: TrainConfig) -> dict:
+    return {"size": int(len(val_idx)), "fraction": cfg.val_fraction, "of_train_samples": int(n), "stratified": True,
+            "seed": cfg.seed, "indices_sha256": hashlib.sha256(val_idx.astype("<i8").tobytes()).hexdigest()}
+
+
 def encoder_from_config(cfg: TrainConfig):
     """The input encoder a run was trained with (name, T and options from ``cfg``)."""
     return make_encoder(cfg.encoder, cfg.time_steps, **cfg.encoder_options())
 
 
-def _run_batches(model, loader, encoder, device, gen, train_step=None, bar=None):
-    """Forward every batch of ``loader``; with ``train_step(loss)`` also learn.  Returns (loss sum, correct, samples)."""
+def _run_batches(model, loader, encoder, device, gen, step=None, log=None):
+    """Forward every batch of ``loader``; ``step(x, y) -> (loss, out)`` learns.  Returns (loss sum, correct, samples)."""
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in loader:
         x, y = x.to(device, non_blocking=True).float(), y.to(device, non_blocking=True)
-        out = model(encoder(x, gen))
-        loss = F.cross_entropy(spike_counts(out), y)
-        if train_step is not None:
-            train_step(loss)
-        functional.reset_net(model)  # membrane potentials start at v_reset for the next batch
+        if step is None:
+            out = model(encoder(x, gen))
+            loss = F.cross_entropy(spike_counts(out), y)
+            functional.reset_net(model)  # membrane potentials start at v_reset for the next batch
+        else:
+            loss, out = step(encoder(x, gen), y)
         loss_sum += loss.item() * len(y)
         correct += (predict(out) == y).sum().item()
         seen += len(y)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+        if log is not None:
+            log.batch(loss_sum / seen, correct / seen)
     return loss_sum, correct, seen
 
 
-def _test_loader(ds: Dataset, cfg: TrainConfig) -> DataLoader:
-    data = TensorDataset(torch.from_numpy(ds.test_x), torch.from_numpy(ds.test_y))
+def _eval_loader(x: np.ndarray, y: np.ndarray, cfg: TrainConfig) -> DataLoader:
+    data = TensorDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y)))
     return DataLoader(data, sampler=BatchSampler(SequentialSampler(data), max(cfg.batch_size, 256), False), batch_size=None)
 
 
 @torch.no_grad()
-def _evaluate(model, ds, cfg, device) -> tuple[float, float, dict]:
-    """Test accuracy, mean test loss and hidden firing rates; the encoder's draws are seeded by ``(seed, 2**31)``."""
-    gen = torch.Generator(device=device).manual_seed(_seed(cfg.seed, 2**31))
+def _evaluate_split(model, x, y, cfg, device, stream: int) -> dict:
+    """Accuracy, mean loss and hidden firing rates on ``(x, y)``; the encoder's draws are seeded by ``(seed, stream)``."""
+    if len(y) == 0:
+        return {"acc": None, "loss": None, "firing_rate": None, "firing_rates": {}}
+    gen = torch.Generator(device=device).manual_seed(_seed(cfg.seed, stream))
+    was_training = model.training
     model.eval()
     with FiringRates(model) as fr:
-        loss_sum, correct, seen = _run_batches(model, _test_loader(ds, cfg), encoder_from_config(cfg), device, gen)
-    return correct / seen, loss_sum / seen, {"mean": fr.mean(), **fr.rates()}
+        loss_sum, correct, seen = _run_batches(model, _eval_loader(x, y, cfg), encoder_from_config(cfg), device, gen)
+    model.train(was_training)
+    return {"acc": correct / seen, "loss": loss_sum / seen, "firing_rate": fr.mean(), "firing_rates": fr.rates()}
 
 
 def evaluate(model: nn.Module, dataset: Dataset, cfg: TrainConfig, device: str | torch.device = "cpu") -> float:
     """Accuracy of ``model`` on the test split of ``dataset``, encoded as ``cfg`` says."""
     model.to(device)
-    return _evaluate(model, dataset, cfg, torch.device(device))[0]
+    return _evaluate_split(model, dataset.test_x, dataset.test_y, cfg, torch.device(device), _TEST_DRAWS)["acc"]
 
 
-def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
-    if resume:
-        if not (run_dir / "checkpoints" / "last.pt").is_file():
-            raise SnnCliError(f"cannot resume: {run_dir}/checkpoints/last.pt does not exist; train without --resume")
-        saved = load_config(run_dir / "config.yaml")
-        diff = [f"{k}: {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in cfg.to_dict()
-                if k not in RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)]
+# ---------------------------------------------------------------- run directory
+
+_UNFINISHED_OK = {"config.yaml", "checkpoints", "metrics.json", "training_curves.png"}
+
+
+def run_dir_state(run_dir: Path) -> str:
+    """``new`` (absent or empty), ``unstarted`` (a run interrupted before its first checkpoint:
+    config.yaml and nothing else of value), ``checkpointed`` (a .pt checkpoint exists: resumable
+    if it is last.pt), or ``other`` (not a run, or a file)."""
+    if not run_dir.exists():
+        return "new"
+    if not run_dir.is_dir():
+        return "other"
+    entries = {p.name for p in run_dir.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))}
+    if not entries:
+        return "new"
+    ckpt = run_dir / "checkpoints"
+    if ckpt.is_dir() and any(p.suffix == ".pt" and not p.name.startswith(".") for p in ckpt.iterdir()):
+        return "checkpointed"
+    if "config.yaml" in entries and entries <= _UNFINISHED_OK and not (run_dir / "metrics.json").exists():
+        try:
+            load_config(run_dir / "config.yaml")
+        except SnnCliError:
+            return "other"
+        if not ckpt.exists() or all(p.name.endswith(".tmp") for p in ckpt.iterdir()):
+            return "unstarted"
+    return "other"
+
+
+def _config_diff(saved: TrainConfig, cfg: TrainConfig) -> list[str]:
+    return [f"{k}: {show(getattr(saved, k), 40)} -> {show(getattr(cfg, k), 40)}" for k in cfg.to_dict()
+            if k not in RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)]
+
+
+def prepare_run_dir(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool) -> tuple[str, str | None]:
+    """Check, before any work, that training ``cfg`` into ``run_dir`` can go ahead.
+
+    Returns ``(mode, note)``: mode ``new``, ``restart`` (the directory holds a run interrupted
+    before its first checkpoint; it starts again from scratch) or ``resume``; ``note`` says
+    what happens where it is not obvious.  Raises :class:`SnnCliError` when the
+    directory holds another or a checkpointed run (without ``resume``), when ``resume``
+    meets a config that differs from the run's, or when it cannot be written.
+    """
+    run_dir = Path(run_dir)
+    state = run_dir_state(run_dir)
+    if state == "other":
+        what = "is a file" if run_dir.exists() and not run_dir.is_dir() else "is not empty and holds no snncli run"
+        raise SnnCliError(f"run directory {run_dir} {what}; choose a new directory")
+    if resume and state in ("unstarted", "checkpointed"):
+        diff = _config_diff(load_config(run_dir / "config.yaml"), cfg)
         if diff:
-            raise SnnCliError(f"cannot resume {run_dir}: its config differs ({'; '.join(diff)}); "
+            raise SnnCliError(f"cannot resume {run_dir}: its config differs ({'; '.join(diff)[:300]}); "
                               "resume with the same config or train into a new run directory")
-    elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise SnnCliError(f"run directory {run_dir} is not empty; pass --resume to continue that run, or choose a new directory")
+    _check_writable(run_dir)
+    has_last = (run_dir / "checkpoints" / "last.pt").is_file()
+    if state == "checkpointed" and not resume:
+        raise SnnCliError(f"run directory {run_dir} holds a run with checkpoints; pass --resume to continue it, "
+                          "or choose a new directory")
+    if resume and has_last:
+        return "resume", None
+    if state == "checkpointed":  # resume, but only a best.pt (checkpoint_every > 1, killed before last.pt)
+        return "restart", (f"{run_dir} has no checkpoints/last.pt to resume from; starting it again from scratch "
+                           "(its best.pt is replaced)")
+    if state == "unstarted":
+        return "restart", (f"{run_dir} holds a run interrupted before its first checkpoint; starting it again from scratch")
+    if resume:
+        return "new", f"nothing to resume in {run_dir} (no checkpoint yet); starting the run from scratch"
+    return "new", None
+
+
+def _check_writable(run_dir: Path) -> None:
+    """The run directory (or the nearest folder above it that exists) accepts new files."""
+    probe = run_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SnnCliError(f"cannot create run directory {run_dir}: {probe} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise SnnCliError(f"cannot write into {probe} for run directory {run_dir}: {e.strerror or e}") from None
 
 
 def _mismatch(exc: RuntimeError) -> str:
@@ -156,47 +276,140 @@ def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+# ---------------------------------------------------------------- determinism and logging
+
+@contextmanager
+def determinism(enabled: bool):
+    """Bit-identical runs where torch allows, while inside; the previous settings come back after.
+
+    ``torch.use_deterministic_algorithms(True)`` (ops without a deterministic kernel then
+    raise), one CPU thread (a reduction split over threads sums in another order:
+    ~1e-7 differences between ``OMP_NUM_THREADS`` settings), cuDNN deterministic and
+    not benchmarking, ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (effective only if CUDA was
+    not initialised before).  Cost: one thread on CPU (the digits MLP is ~1.5x
+    slower on 2 cores), slower deterministic kernels on GPU.  Not covered: other
+    torch/CUDA versions, CPU instruction sets (AVX2 vs AVX-512), GPU models.
+    """
+    if not enabled:
+        yield
+        return
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
+
+
+class _EpochLog:
+    """Progress of one epoch: a tqdm bar on a terminal (``progress``); otherwise one line per
+    epoch, and with ``progress`` a line every ``interval`` seconds within long epochs."""
+
+    def __init__(self, stream, progress: bool, epoch: int, epochs: int, batches: int, interval: float, phase: str):
+        self.stream, self.batches, self.interval = stream, batches, interval
+        self.name = f"epoch {epoch}/{epochs}" + (f" ({phase})" if phase else "")
+        tty = stream is not None and getattr(stream, "isatty", lambda: False)()
+        self.bar = tqdm(total=batches, desc=self.name, file=stream, leave=True, dynamic_ncols=True) \
+            if progress and tty else None
+        self.periodic = progress and not tty and stream is not None
+        self.t0 = self.last = time.perf_counter()
+        self.done = 0
+
+    def batch(self, loss: float, acc: float) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}")
+        elif self.periodic and time.perf_counter() - self.last >= self.interval and self.done < self.batches:
+            self.last = time.perf_counter()
+            self._line(f"{self.name}: batch {self.done}/{self.batches} loss {loss:.4f} train {acc:.3f} "
+                       f"({self.last - self.t0:.0f} s)")
+
+    def end(self, entry: dict) -> None:
+        val = "-" if entry["val_acc"] is None else f"{entry['val_acc']:.3f}"
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{entry['loss']:.4f}", acc=f"{entry['train_acc']:.3f}", val=val)
+            self.bar.close()
+        elif self.stream is not None:
+            self._line(f"{self.name}: loss {entry['loss']:.4f} train {entry['train_acc']:.3f} val {val} "
+                       f"({entry['seconds']:.1f} s)")
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+
+def _say(stream, text: str) -> None:
+    if stream is not None:
+        print(text, file=stream, flush=True)
+
+
+# ---------------------------------------------------------------- training
+
 def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
-          on_epoch=None) -> dict:
+          on_epoch=None, *, log="stderr") -> dict:
     """Train ``cfg``'s model on ``cfg``'s dataset into ``run_dir``; ``on_epoch(metrics_entry)`` after each epoch.
 
-    Returns ``{best_test_acc, final_test_acc, best_epoch, epochs, seconds, firing_rate, run_dir, device, ...}``.
+    ``progress``: tqdm bars on a terminal, periodic lines otherwise; ``log``: a text stream for
+    progress and notes (default: ``sys.stderr`` at call time; ``None``: nowhere); one line per
+    epoch is written whatever ``progress`` says.
+    Returns ``{accuracy, test_accuracy, val_accuracy, selection, best_epoch, epochs, seconds,
+    firing_rate, validation, run_dir, device, dataset, parameters, best_test_acc (= test_accuracy)}``.
     """
-    run_dir = Path(run_dir)
+    with determinism(cfg.deterministic):
+        return _train(cfg, Path(run_dir), resume, progress, on_epoch, sys.stderr if log == "stderr" else log)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, on_epoch, log) -> dict:
     world, rank, local_rank = (int(os.environ.get(k, d)) for k, d in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0)))
     distributed = world > 1
+    main = rank == 0
+    log = log if main else None
     device = resolve_device(cfg, local_rank)
-    _check_run_dir(cfg, run_dir, resume)
+    mode, note = prepare_run_dir(cfg, run_dir, resume)
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         dist.barrier()  # every rank has checked the run dir before rank 0 writes into it
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = False  # cuDNN autotuning picks kernels by timing: not reproducible
-    main = rank == 0
 
     torch.manual_seed(cfg.seed)
     ds = limit(load_dataset(cfg.dataset, cfg.data_root, cfg.seed, cfg.time_steps if cfg.encoder == "frames" else None), cfg)
+    val_idx = validation_split(ds.train_y, cfg.val_fraction, cfg.seed)
+    split = _split_info(val_idx, len(ds.train_y), cfg)
+    keep = np.setdiff1d(np.arange(len(ds.train_y)), val_idx, assume_unique=True)
+    if len(keep) == 0:
+        raise SnnCliError(f"val_fraction {cfg.val_fraction} leaves no training sample of {len(ds.train_y)}; lower it")
+    val_x, val_y = ds.train_x[val_idx], ds.train_y[val_idx]
     model = build_model(cfg, ds.sample_shape, ds.num_classes).to(device)
+    tuner_cls = None
+    if cfg.stdp_epochs:
+        from snncli.trainer import stdp  # SpikingJelly's learning module, only where STDP is asked for
+
+        stdp.stdp_layers(model, cfg)  # a wrong layer name fails now, not after the gradient epochs
+        tuner_cls = stdp.StdpFineTuner
     optimizer = _optimizer(cfg, model.parameters())
-    start, metrics, best = 0, [], -1.0
+    state = {"start": 0, "metrics": [], "best": None, "best_state": None, "stdp": None}
     ckpt_dir = run_dir / "checkpoints"
-    if resume:
-        ckpt = load_checkpoint(ckpt_dir / "last.pt", device)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        set_rng_state(ckpt["rng"])
-        start, metrics = ckpt["epoch"], ckpt["metrics"]
-        best = max((m["test_acc"] for m in metrics), default=-1.0)
+    if mode == "resume":
+        _restore(state, model, optimizer, ckpt_dir, split, device)
     elif cfg.init_from:
         _load_initial_weights(model, cfg.init_from, device)
+    if note:
+        _say(log, note)
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
     net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if distributed else model
 
-    train_set = TensorDataset(torch.from_numpy(ds.train_x), torch.from_numpy(ds.train_y))
+    train_set = TensorDataset(torch.from_numpy(ds.train_x[keep]), torch.from_numpy(ds.train_y[keep]))
     shuffle_gen = torch.Generator()
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if distributed \
         else RandomSampler(train_set, generator=shuffle_gen)
@@ -205,61 +418,174 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, pr
                         num_workers=cfg.num_workers, pin_memory=device.type == "cuda", generator=shuffle_gen)
     encoder = encoder_from_config(cfg)
     enc_gen = torch.Generator(device=device)
-    steps_per_epoch, total_steps = len(loader), len(loader) * cfg.epochs
-    info = ds.info()
+    steps_per_epoch = len(loader)
+    total_steps = max(1, steps_per_epoch * cfg.epochs)
+    total_epochs = cfg.epochs + cfg.stdp_epochs
+    info = {**ds.info(), "train_size": len(keep), "val_size": len(val_idx)}
+    metrics = state["metrics"]
+    tuner = None
 
-    def payload(epoch: int) -> dict:
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "metrics": metrics,
-                "rng": rng_state(), "config": cfg.to_dict(), "dataset": info}
+    def payload(epoch: int, weights=None) -> dict:
+        return {"model": weights if weights is not None else model.state_dict(), "optimizer": optimizer.state_dict(),
+                "epoch": epoch, "metrics": metrics, "rng": rng_state(), "config": cfg.to_dict(), "dataset": info,
+                "validation": {**split, "indices": torch.from_numpy(val_idx)}, "stdp": state["stdp"],
+                "stdp_state": tuner.state_dict() if tuner is not None else None}
 
-    for epoch in range(start, cfg.epochs):
-        t0 = time.perf_counter()
-        shuffle_gen.manual_seed(_seed(cfg.seed, epoch))
-        enc_gen.manual_seed(_seed(cfg.seed, epoch, rank))
-        if distributed:
-            sampler.set_epoch(epoch)
-        step = epoch * steps_per_epoch
+    def evaluate_val():
+        with tuner.paused() if tuner is not None else nullcontext():
+            return _evaluate_split(model, val_x, val_y, cfg, device, _VAL_DRAWS)
 
-        def train_step(loss):
-            nonlocal step
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(cfg, step, total_steps)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
+    def keep_best(epoch: int, val_acc) -> None:
+        better = state["best"] is None or (val_acc is not None and val_acc > state["best"][1]) or cfg.val_fraction == 0
+        if better:
+            state["best"] = (epoch, val_acc)
+            state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if main:
+                save_checkpoint(payload(epoch, state["best_state"]), ckpt_dir / "best.pt")
 
-        net.train()
-        with tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and main),
-                  leave=True, dynamic_ncols=True) as bar:
-            totals = _run_batches(net, loader, encoder, device, enc_gen, train_step, bar)
+    try:
+        for epoch in range(state["start"], total_epochs):
+            t0 = time.perf_counter()
+            shuffle_gen.manual_seed(_seed(cfg.seed, epoch))
+            enc_gen.manual_seed(_seed(cfg.seed, epoch, rank))
+            if distributed:
+                sampler.set_epoch(epoch)
+            is_stdp = epoch >= cfg.epochs
+            if is_stdp and tuner is None:
+                tuner = _start_stdp(state, model, cfg, ckpt_dir, tuner_cls, distributed, evaluate_val,
+                                    lambda: _evaluate_split(model, ds.test_x, ds.test_y, cfg, device, _TEST_DRAWS),
+                                    keep_best, log)
+            step = (lambda x, y: tuner.step(net, x, y)) if is_stdp else \
+                _gradient_step(net, optimizer, cfg, epoch * steps_per_epoch, total_steps)
+            net.train()
+            epoch_log = _EpochLog(log, progress, epoch + 1, total_epochs, steps_per_epoch, cfg.log_interval,
+                                  "stdp" if is_stdp else "")
+            totals = _run_batches(net, loader, encoder, device, enc_gen, step, epoch_log)
             if distributed:
                 t = torch.tensor(totals, dtype=torch.float64, device=device)
                 dist.all_reduce(t)
                 totals = t.tolist()
-            test_acc, test_loss, rates = _evaluate(model, ds, cfg, device)
-            bar.set_postfix(loss=f"{totals[0] / totals[2]:.4f}", acc=f"{totals[1] / totals[2]:.3f}", test=f"{test_acc:.3f}")
-        metrics.append({"epoch": epoch + 1, "loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
-                        "test_loss": test_loss, "test_acc": test_acc, "firing_rate": rates.pop("mean"), "firing_rates": rates,
-                        "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
+            val = evaluate_val()
+            lr = cfg.stdp_lr if is_stdp else optimizer.param_groups[0]["lr"]
+            metrics.append({"epoch": epoch + 1, "phase": "stdp" if is_stdp else "gradient",
+                            "loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
+                            "val_loss": val["loss"], "val_acc": val["acc"], "firing_rate": val["firing_rate"],
+                            "firing_rates": val["firing_rates"], "lr": lr, "seconds": time.perf_counter() - t0})
+            epoch_log.end(metrics[-1])
+            keep_best(epoch + 1, val["acc"])
+            if main:
+                if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == total_epochs:
+                    save_checkpoint(payload(epoch + 1), ckpt_dir / "last.pt")
+                _write_metrics(run_dir, metrics, split, state, None)
+            if on_epoch is not None:
+                on_epoch(metrics[-1])
+        if tuner is not None:
+            tuner.close()
+            tuner = None
+        if state["stdp"] is not None and state["stdp"]["after"] is None:  # the last STDP weights, before selection
+            state["stdp"]["after"] = {"val_acc": metrics[-1]["val_acc"], "epoch": metrics[-1]["epoch"],
+                                      "test_acc": _evaluate_split(model, ds.test_x, ds.test_y, cfg, device, _TEST_DRAWS)["acc"]}
+        result = _final_test(state, model, ds, cfg, device, total_epochs)
         if main:
-            if test_acc > best:
-                best = test_acc
-                save_checkpoint(payload(epoch + 1), ckpt_dir / "best.pt")
-            if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
-                save_checkpoint(payload(epoch + 1), ckpt_dir / "last.pt")
-            write_metrics(metrics, run_dir / "metrics.json")
-            plot_training_curves(metrics, run_dir / "training_curves.png")
-        if on_epoch is not None:
-            on_epoch(metrics[-1])
+            best_payload = load_checkpoint(ckpt_dir / "best.pt", device)
+            save_checkpoint({**best_payload, "test": result, "stdp": state["stdp"]}, ckpt_dir / "best.pt")
+            _write_metrics(run_dir, metrics, split, state, result)
+    finally:
+        if tuner is not None:
+            tuner.close()
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+    _say(log, f"selected {result['selection']}: val {_pct(result['val_acc'])}, test {_pct(result['test_acc'])}")
+    return {"accuracy": result["test_acc"], "test_accuracy": result["test_acc"], "val_accuracy": result["val_acc"],
+            "selection": result["selection"], "best_epoch": result["epoch"], "best_test_acc": result["test_acc"],
+            "test_loss": result["test_loss"], "firing_rate": result["firing_rate"], "validation": split,
+            "stdp": state["stdp"], "epochs": len(metrics), "seconds": sum(m["seconds"] for m in metrics),
+            "run_dir": str(run_dir), "device": str(device), "dataset": info,
+            "parameters": sum(p.numel() for p in model.parameters())}
 
-    if distributed:
-        dist.destroy_process_group()
-    best_entry = max(metrics, key=lambda m: m["test_acc"])
-    return {"best_test_acc": best_entry["test_acc"], "best_epoch": best_entry["epoch"],
-            "final_test_acc": metrics[-1]["test_acc"], "firing_rate": metrics[-1]["firing_rate"],
-            "epochs": len(metrics), "seconds": sum(m["seconds"] for m in metrics), "run_dir": str(run_dir),
-            "device": str(device), "dataset": info, "parameters": sum(p.numel() for p in model.parameters())}
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f} %"
+
+
+def _gradient_step(net, optimizer, cfg: TrainConfig, first_step: int, total_steps: int):
+    """``step(x, y) -> (loss, out)``: one BPTT optimiser step, learning rate from the schedule."""
+    counter = [first_step]
+
+    def step(x, y):
+        out = net(x)
+        loss = F.cross_entropy(spike_counts(out), y)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(cfg, counter[0], total_steps)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        functional.reset_net(net)
+        counter[0] += 1
+        return loss.detach(), out.detach()
+
+    return step
+
+
+def _restore(state: dict, model, optimizer, ckpt_dir: Path, split: dict, device) -> None:
+    ckpt = load_checkpoint(ckpt_dir / "last.pt", device)
+    if "validation" not in ckpt:
+        raise SnnCliError(f"{ckpt_dir / 'last.pt'} was written by an older snncli (model selection on the test split); "
+                          "it cannot be resumed: train into a new run directory")
+    if ckpt["validation"]["indices_sha256"] != split["indices_sha256"]:
+        raise SnnCliError(f"cannot resume {ckpt_dir.parent}: its validation split differs from the one this dataset "
+                          "gives now (the data changed?); train into a new run directory")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    set_rng_state(ckpt["rng"])
+    state["start"], state["metrics"], state["stdp"] = ckpt["epoch"], ckpt["metrics"], ckpt.get("stdp")
+    state["stdp_state"] = ckpt.get("stdp_state")
+    if (ckpt_dir / "best.pt").is_file():
+        best = load_checkpoint(ckpt_dir / "best.pt", device)
+        state["best"] = (best["epoch"], next((m["val_acc"] for m in best["metrics"] if m["epoch"] == best["epoch"]),
+                                             (best.get("stdp") or {}).get("before", {}).get("val_acc")))
+        state["best_state"] = best["model"]
+
+
+def _start_stdp(state, model, cfg, ckpt_dir, tuner_cls, distributed, evaluate_val, evaluate_test, keep_best, log):
+    """Enter the STDP phase: from the selected gradient checkpoint (or the init_from weights),
+    measured on validation and test before any STDP step; returns the fine-tuner."""
+    if state["stdp"] is None:  # not a resume within the STDP phase
+        if state["best_state"] is not None:
+            model.load_state_dict(state["best_state"])
+        before_val = evaluate_val()
+        state["stdp"] = {"layers": None, "mode": cfg.stdp_mode, "start_epoch": state["best"][0] if state["best"] else 0,
+                         "before": {"val_acc": before_val["acc"], "test_acc": evaluate_test()["acc"]}, "after": None}
+        if state["best"] is None:  # epochs == 0: the init_from weights are the first candidate
+            keep_best(0, before_val["acc"])
+    tuner = tuner_cls(model, cfg, distributed)
+    state["stdp"]["layers"] = tuner.layers
+    if state.get("stdp_state"):
+        tuner.load_state_dict(state["stdp_state"])
+    _say(log, f"STDP fine-tuning ({cfg.stdp_mode}) of {', '.join(tuner.layers)} from epoch {state['stdp']['start_epoch']}: "
+              f"val {_pct(state['stdp']['before']['val_acc'])} before")
+    return tuner
+
+
+def _final_test(state: dict, model, ds: Dataset, cfg: TrainConfig, device, total_epochs: int) -> dict:
+    """The selected checkpoint, evaluated once on the test split."""
+    if state["best"] is None:
+        raise SnnCliError("the run has no selected checkpoint (checkpoints/best.pt is missing); train into a new directory")
+    epoch, val_acc = state["best"]
+    model.load_state_dict(state["best_state"])
+    test = _evaluate_split(model, ds.test_x, ds.test_y, cfg, device, _TEST_DRAWS)
+    how = "last epoch (val_fraction 0: no validation split)" if cfg.val_fraction == 0 else \
+        f"best validation accuracy over {total_epochs} epochs"
+    selection = f"{how}, epoch {epoch}" + (" (the init_from weights)" if epoch == 0 else "")
+    return {"checkpoint": "best", "epoch": epoch, "selection": selection, "val_acc": val_acc, "test_acc": test["acc"],
+            "test_loss": test["loss"], "firing_rate": test["firing_rate"], "firing_rates": test["firing_rates"],
+            "test_samples": int(len(ds.test_y))}
+
+
+def _write_metrics(run_dir: Path, metrics: list, split: dict, state: dict, test: dict | None) -> None:
+    write_metrics({"validation": split, "epochs": metrics, "stdp": state["stdp"],
+                   "selection": test["selection"] if test else None, "test": test}, run_dir / "metrics.json")
+    plot_training_curves(metrics, run_dir / "training_curves.png", test)
 
 
 def load_trained(run_dir: str | os.PathLike, which: str = "best", device: str | torch.device = "cpu"):
