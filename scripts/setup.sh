@@ -39,4 +39,5 @@ echo "[setup] snncli and its dependencies"
 pipq -e ".[test]"
 echo "[setup] lava-nc + lava-dl (Loihi reference simulation; patched for Python 3.11)"
 bash scripts/install_lava.sh "$VENV"
+bash scripts/install_sinabs.sh "$VENV"  # Sinabs 3.1.3, the Speck reference (--no-deps: never samna)
 echo "[setup] done: $("$VENV/bin/snncli" --version)"
