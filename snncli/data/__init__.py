@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from snncli.data.datasets import EVENT_DATASETS, Dataset, list_datasets, load_dataset
+from snncli.data.datasets import EVENT_DATASETS, Dataset, list_datasets, load_dataset, load_events
 from snncli.data.encoders import ENCODERS, encoder_is_binary, make_encoder
 
 __all__ = ["Dataset", "EVENT_DATASETS", "ENCODERS", "encode_split", "encoder_is_binary", "list_datasets",
-           "load_dataset", "make_encoder"]
+           "load_dataset", "load_events", "make_encoder"]
 
 
 def encode_split(data: Dataset, split: str, encoder: str, time_steps: int, options: dict | None = None,
