@@ -1,34 +1,5 @@
-"""Export: torch <-> NIR, NIR file I/O and validation.
+"""Export: a trained torch model -> NIR graph (:mod:`~snncli.export.torch_to_nir`).
 
-``read_nir``/``write_nir``/``validate_graph``/``reset_mode`` need only nir and
-h5py; ``model_to_nir`` imports torch and SpikingJelly on first use.
+Imports torch and SpikingJelly; NIR file I/O and the graph check live in
+:mod:`snncli.nirgraph`, which needs neither.
 """
-
-from snncli.export.nir_io import (
-    RESET_MODE_KEY,
-    SUPPORTED_NODES,
-    ReadResult,
-    read_nir,
-    reset_mode,
-    validate_graph,
-    write_nir,
-)
-
-__all__ = [
-    "RESET_MODE_KEY",
-    "SUPPORTED_NODES",
-    "ReadResult",
-    "model_to_nir",
-    "read_nir",
-    "reset_mode",
-    "validate_graph",
-    "write_nir",
-]
-
-
-def __getattr__(name):
-    if name == "model_to_nir":
-        from snncli.export.torch_to_nir import model_to_nir
-
-        return model_to_nir
-    raise AttributeError(f"module 'snncli.export' has no attribute {name!r}")

@@ -7,7 +7,7 @@ nir_exchange.to_nir``), extended for what our models use and it lacks:
 * reset by subtraction (SpikingJelly ``v_reset=None``) for IF, LIF,
   ParametricLIF (and CUBALIF): NIR 1.0.8 has no field for it, so the node gets
   ``v_reset = 0`` and ``metadata[RESET_MODE_KEY] = "subtract"``
-  (see :mod:`snncli.export.nir_io`);
+  (see :mod:`snncli.nirgraph.check`);
 * graph-level ``metadata["snncli"]`` (producer, dt, encoder, time steps, ...).
 
 Meaning of the exported parameters (SpikingJelly's mapping, checked against
@@ -41,7 +41,7 @@ from spikingjelly.activation_based import neuron
 from spikingjelly.activation_based.nir_exchange.to_nir import _ModuleMapper
 
 from snncli.errors import SnnCliError
-from snncli.export.nir_io import RESET_MODE_KEY, validate_graph
+from snncli.nirgraph.check import RESET_MODE_KEY, CheckedGraph, check_graph
 from snncli.trainer.layers import SumPool2d
 
 PRODUCER = "snncli/spikingjelly"
@@ -95,8 +95,8 @@ def model_to_nir(
     example_input: torch.Tensor,
     dt: float = 1e-4,
     metadata: dict | None = None,
-) -> nir.NIRGraph:
-    """Convert a SpikingJelly model to a validated NIR graph.
+) -> CheckedGraph:
+    """Convert a SpikingJelly model to a checked NIR graph.
 
     ``example_input`` has the model's input layout (``[T, B, *shape]`` for
     multi-step models); only its shape matters and the model's state is left as
@@ -127,8 +127,7 @@ def model_to_nir(
             f"({reason}); multi-step models take [T, B, *shape]"
         ) from None
     graph.metadata = {**(graph.metadata or {}), "snncli": meta}
-    validate_graph(graph)
-    return graph
+    return check_graph(graph)
 
 
 def _supported_modules() -> set[type]:

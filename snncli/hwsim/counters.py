@@ -1,18 +1,18 @@
 """Per-layer activity counters, counted by hwsim from the events it processed.
 
-Definitions follow NeuroBench's ``SynapticOperations`` so that the numbers can
-be cross-checked with it (``tests/test_counters_neurobench.py``):
+Definitions follow NeuroBench's ``SynapticOperations`` so that the numbers can be
+cross-checked with it (``tests/test_counters_crosscheck.py``):
 
-* a synaptic layer (dense, conv2d) receiving input ``x`` at one step for one
-  sample performs ``sum_j [x_j != 0] * fanout_j`` operations, where
-  ``fanout_j`` counts the non-zero weights of input ``j`` (bias not counted);
+* a synaptic layer (dense, conv2d) receiving input ``x`` at one step for one sample
+  performs ``sum_j [x_j != 0] * fanout_j`` operations, where ``fanout_j`` counts the
+  non-zero weights of input ``j`` (bias not counted);
 * they are accumulates (``sops``, ACs) when every ``x_j`` is in {-1, 0, 1} and
   multiply-accumulates (``macs``) otherwise (e.g. analog pixels, pooled counts);
-* ``neuron_updates``: every neuron of a neuron layer, every step (clocked chip);
+* ``neuron_updates``: on a clocked chip every neuron of a neuron layer, every step;
+  on an event-driven one (the neuron model says so) only the neurons an event reaches;
 * ``spikes``: spikes emitted by a spiking neuron layer;
-* ``weight_reads`` = one per synaptic operation; ``state_reads`` and
-  ``state_writes`` = one per neuron update (per state variable), for the
-  memory-aware energy profile.
+* ``weight_reads`` = one per synaptic operation; ``state_reads`` and ``state_writes`` =
+  one per neuron update per state variable, for the memory-aware energy profile.
 """
 
 from __future__ import annotations

@@ -8,12 +8,11 @@ firing rate and a verdict on the low-power claim.
 
 from __future__ import annotations
 
-import json
 import os
 
 from snncli.errors import SnnCliError
 from snncli.hwsim.energy import estimate, get_profile
-from snncli.targets.program import atomic_write
+from snncli.core.files import write_json, write_text, atomic_write
 
 REQUIRED = ("layers", "steps")
 
@@ -92,7 +91,7 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
     """Write report.json, report.md and report.png into ``out_dir``; return their paths."""
     os.makedirs(out_dir, exist_ok=True)
     paths = {kind: os.path.join(out_dir, f"report.{kind}") for kind in ("json", "md", "png")}
-    atomic_write(paths["json"], lambda f: f.write(json.dumps(report, indent=2).encode()))
-    atomic_write(paths["md"], lambda f: f.write(markdown(report).encode()))
+    write_json(paths["json"], report)
+    write_text(paths["md"], markdown(report))
     plot(report, paths["png"])
     return paths

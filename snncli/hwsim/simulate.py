@@ -1,12 +1,18 @@
-"""Event-driven execution of a Program, counting what the chip would do.
+"""Execution of a Program with the target's arithmetic, counting what the chip would do.
 
-Per time step, layers run in the Program's order.  A layer's input is the sum of
-its sources' outputs of this step (``inputs``) and of the previous step
-(``delayed_inputs``, recurrent edges).  Synaptic and pooling layers propagate
-only the non-zero entries of their input through their fan-out tables
-(:mod:`snncli.hwsim.synapses`); neuron layers call the pure step function of
-their arithmetic (:mod:`snncli.hwsim.neurons`).  hwsim reads nothing but the
-Program: no torch, no NIR.
+Layers run in *groups*, in dependency order (every edge, same-step or delayed):
+
+* a layer outside any loop runs over the whole time window at once (layer-major):
+  a synaptic layer's input for all ``T`` steps goes through its fan-out table in one
+  call (a sparse product over the events when few inputs are active, one BLAS
+  product when many are), then a neuron layer's recursion runs over time;
+* a recurrent loop (layers that reach each other through delayed edges) runs step
+  by step (step-major), as it must.
+
+A delayed edge reads its source's previous step (zero at step 0).  Spikes and
+voltages do not depend on the grouping: each layer computes exactly what a
+step-by-step run computes.  The counters count events (what the chip does), not
+the work hwsim does.  hwsim reads nothing but the Program: no torch, no NIR.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from snncli.core.program import SYNAPTIC, Layer, Program, neuron_model
 from snncli.errors import SnnCliError
-from snncli.hwsim import neurons
 from snncli.hwsim.counters import LayerCounters, totals
 from snncli.hwsim.synapses import build_table
-from snncli.targets.program import SYNAPTIC_OPS, Layer, Program
+
+WINDOW_BYTES = 1 << 28  # one layer's [T, batch, *shape] float64 output stays below this: the batch shrinks
+DENSE_ENTRIES = 1 << 24  # a fan-out table this small is also kept as a dense matrix for BLAS
+DENSE_ABOVE = 0.05  # ... and used when more than this fraction of the input is non-zero
 
 
 @dataclass
@@ -37,8 +46,7 @@ class SimResult:
         """Class = argmax of the output summed over time (spike count, or summed voltage),
         over the steps ``window = (start, stop)`` (default: all)."""
         outputs = self.outputs if window is None else self.outputs[window[0] : window[1]]
-        summed = outputs.sum(axis=0).reshape(self.samples, -1)
-        return summed.argmax(axis=1)
+        return outputs.sum(axis=0).reshape(self.samples, -1).argmax(axis=1)
 
     def layers(self) -> list[dict]:
         """Per-layer counters averaged per sample (the ``layers`` of the JSON reports)."""
@@ -46,6 +54,67 @@ class SimResult:
 
     def totals(self) -> dict:
         return totals(self.layers())
+
+
+def execution_groups(program: Program) -> list[list[Layer]]:
+    """The Program's layers grouped for execution: each recurrent loop (a strongly
+    connected set over same-step and delayed edges) is one group, every other layer a
+    group of its own; groups in dependency order, ties in the Program's order."""
+    layers = program.layers
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    reads = {layer.name: [*layer.inputs, *layer.delayed_inputs] for layer in layers}
+    component = _strongly_connected(layers, reads)
+    members: dict[int, list[Layer]] = {}
+    for layer in layers:
+        members.setdefault(component[layer.name], []).append(layer)
+    needs = {c: {component[s] for m in ms for s in reads[m.name]} - {c} for c, ms in members.items()}
+    done, groups = set(), []
+    while len(groups) < len(members):
+        ready = [c for c in members if c not in done and needs[c] <= done]
+        if not ready:
+            raise SnnCliError("program layers depend on each other without a delayed edge: it cannot run")
+        c = min(ready, key=lambda k: index[members[k][0].name])
+        done.add(c)
+        groups.append(members[c])
+    return groups
+
+
+def _strongly_connected(layers: list[Layer], reads: dict[str, list[str]]) -> dict[str, int]:
+    """Tarjan's algorithm (iterative): layer name -> component id."""
+    counter, stack, on_stack = [0], [], set()
+    low, number, component = {}, {}, {}
+    for root in (layer.name for layer in layers):
+        if root in number:
+            continue
+        work = [(root, iter(reads[root]))]
+        number[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            name, it = work[-1]
+            src = next(it, None)
+            if src is not None:
+                if src not in number:
+                    number[src] = low[src] = counter[0]
+                    counter[0] += 1
+                    stack.append(src)
+                    on_stack.add(src)
+                    work.append((src, iter(reads[src])))
+                elif src in on_stack:
+                    low[name] = min(low[name], number[src])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[name])
+            if low[name] == number[name]:
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component[member] = number[name]
+                    if member == name:
+                        break
+    return component
 
 
 class Simulator:
@@ -60,12 +129,13 @@ class Simulator:
                 f"{len(inputs)} inputs and {len(outputs)} outputs"
             )
         self.input, self.output = inputs[0], outputs[0]
+        self.groups = execution_groups(program)
         self.tables = {layer.name: build_table(layer) for layer in program.layers}
-        self.fanout = {
-            name: np.diff(table.indptr).astype(np.int64) for name, table in self.tables.items() if table is not None
-        }
-        self.models = {layer.name: neurons.get_model(layer.neuron) for layer in program.neuron_layers}
+        self.fanout = {name: np.diff(t.indptr).astype(np.int64) for name, t in self.tables.items() if t is not None}
+        self._dense: dict[str, np.ndarray] = {}
+        self.models = {layer.name: neuron_model(layer.neuron.model) for layer in program.neuron_layers}
 
+    # ------------------------------------------------------------------ running
     def run(self, x: np.ndarray, batch_size: int = 256, record: bool = False, progress=None) -> SimResult:
         """Run ``x`` of shape ``[T, N, *input_shape]`` (spikes or currents).
 
@@ -77,153 +147,153 @@ class Simulator:
                 f"input has shape {tuple(x.shape)}, the graph expects [time, batch, "
                 f"{', '.join(map(str, self.input.out_shape))}]"
             )
-        if not np.all(np.isfinite(x)):
+        if x.dtype.kind not in "biuf":
+            raise SnnCliError(f"input must be numeric, got {x.dtype}")
+        if x.size == 0:
+            raise SnnCliError(f"input has no data (shape {tuple(x.shape)}): it needs at least one step and one sample")
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise SnnCliError("input contains NaN or infinite values")
         steps, samples = x.shape[:2]
+        largest = max(layer.size for layer in self.program.layers)
+        batch_size = max(1, min(int(batch_size), WINDOW_BYTES // (8 * steps * largest)))
         counters = {
-            layer.name: LayerCounters(
-                layer.name,
-                layer.op,
-                neurons=layer.size if layer.op == "neuron" else 0,
-                synapses=self.tables[layer.name].nnz if layer.op in SYNAPTIC_OPS else 0,
-            )
+            layer.name: LayerCounters(layer.name, layer.kind, neurons=layer.size if layer.kind == "neuron" else 0,
+                                      synapses=self.tables[layer.name].nnz if layer.kind in SYNAPTIC else 0)
             for layer in self.program.layers
-        }
+        }  # fmt: skip
         outputs, records = [], {} if record else None
         for start in range(0, samples, batch_size):
-            batch_out, batch_rec = self._run_batch(x[:, start : start + batch_size], counters, record)
-            outputs.append(batch_out)
+            outs, states = self._run_batch(x[:, start : start + batch_size], counters, record)
+            outputs.append(outs[self.output.name])
             if record:
-                for name, rec in batch_rec.items():
-                    for key, value in rec.items():
-                        records.setdefault(name, {}).setdefault(key, []).append(value)
+                for layer in self.program.layers:
+                    rec = records.setdefault(layer.name, {"out": []})
+                    rec["out"].append(outs[layer.name])
+                    for key, value in states.get(layer.name, {}).items():
+                        rec.setdefault(key, []).append(value)
             if progress is not None:
                 progress(min(batch_size, samples - start))
         if record:
             records = {n: {k: np.concatenate(v, axis=1) for k, v in r.items()} for n, r in records.items()}
-        return SimResult(
-            outputs=np.concatenate(outputs, axis=1),
-            counters=[counters[layer.name] for layer in self.program.layers],
-            samples=samples,
-            steps=steps,
-            records=records,
-        )
+        return SimResult(np.concatenate(outputs, axis=1), [counters[layer.name] for layer in self.program.layers],
+                         samples, steps, records)
 
     def _run_batch(self, x: np.ndarray, counters: dict, record: bool):
         steps, batch = x.shape[:2]
-        layers = self.program.layers
-        states = {
-            layer.name: self.models[layer.name][0](layer.out_shape, batch, layer.params)
-            for layer in self.program.neuron_layers
-        }
-        previous = {layer.name: np.zeros((batch, *layer.out_shape)) for layer in layers}
-        out_steps = []
-        rec = {layer.name: {"out": []} for layer in layers} if record else None
-        if record:
-            for layer in self.program.neuron_layers:
-                rec[layer.name]["v"] = []
-        for t in range(steps):
-            current: dict[str, np.ndarray] = {}
-            for layer in layers:
-                if layer.op == "input":
-                    out = self._encode_input(x[t], layer.params)
-                else:
-                    inp = self._gather(layer, current, previous, batch)
-                    out = self._apply(layer, inp, states, counters[layer.name])
-                current[layer.name] = out
-                if record:
-                    rec[layer.name]["out"].append(out)
-                    if layer.op == "neuron":
-                        rec[layer.name]["v"].append(states[layer.name]["v"])
-            previous = current
-            out_steps.append(current[self.output.name])
-        if record:
-            rec = {n: {k: np.stack(v) for k, v in r.items()} for n, r in rec.items()}
-        return np.stack(out_steps), rec
+        outs: dict[str, np.ndarray] = {}
+        states = {layer.name: self.models[layer.name].init(layer.out_shape, batch, layer.neuron)
+                  for layer in self.program.neuron_layers}  # fmt: skip
+        recorded: dict[str, dict[str, list]] | None = {} if record else None
+        for group in self.groups:
+            if len(group) == 1 and group[0].name not in group[0].delayed_inputs:
+                layer = group[0]
+                inp = x if layer.kind == "input" else self._gather(layer, outs, 0, steps, batch)
+                outs[layer.name] = self._apply(layer, inp, states, counters[layer.name], recorded)
+                continue
+            for layer in group:  # a recurrent loop: step by step
+                outs[layer.name] = np.zeros((steps, batch, *layer.out_shape))
+            for t in range(steps):
+                for layer in group:
+                    inp = self._gather(layer, outs, t, t + 1, batch)
+                    outs[layer.name][t] = self._apply(layer, inp, states, counters[layer.name], recorded)[0]
+        stacked = {name: {key: np.stack(v) for key, v in rec.items()} for name, rec in (recorded or {}).items()}
+        return outs, stacked
 
     @staticmethod
-    def _gather(layer: Layer, current: dict, previous: dict, batch: int) -> np.ndarray:
-        total = None
+    def _gather(layer: Layer, outs: dict, start: int, stop: int, batch: int) -> np.ndarray:
+        """Input of steps ``[start, stop)``: the sum of the same-step sources' outputs and of the
+        delayed sources' outputs one step earlier (nothing at step 0)."""
+        total = np.zeros((stop - start, batch, *layer.in_shape))
         for src in layer.inputs:
-            total = current[src] if total is None else total + current[src]
+            total += outs[src][start:stop].reshape(total.shape)
         for src in layer.delayed_inputs:
-            total = previous[src] if total is None else total + previous[src]
-        if total is None:
-            return np.zeros((batch, *layer.in_shape))
-        return total.reshape(batch, *layer.in_shape)
+            lo = max(start - 1, 0)
+            total[lo + 1 - start :] += outs[src][lo : stop - 1].reshape(-1, batch, *layer.in_shape)
+        return total
 
-    def _apply(self, layer: Layer, inp: np.ndarray, states: dict, counter: LayerCounters) -> np.ndarray:
-        batch = inp.shape[0]
-        op, p = layer.op, layer.params
+    def _apply(self, layer: Layer, inp: np.ndarray, states: dict, counter: LayerCounters, recorded) -> np.ndarray:
+        """The layer's output over the steps of ``inp`` ``[t, batch, *in_shape]``."""
+        kind, op = layer.kind, layer.op
+        steps, batch = inp.shape[:2]
+        if kind == "input":
+            x = inp.astype(np.float64, copy=False)
+            if op.scale is None:
+                return x
+            return np.clip(np.round(x * op.scale), 0, 2 ** int(op.bits) - 1)
+        if kind == "neuron":
+            return self._neurons(layer, inp, states, counter, recorded)
         table = self.tables[layer.name]
         if table is not None:
-            flat = inp.reshape(batch, -1)
-            out = np.asarray((sp.csr_matrix(flat) @ table).todense()).reshape(batch, *layer.out_shape)
-            if op in SYNAPTIC_OPS:
-                self._count_synaptic(layer.name, flat, counter)
-                if "weight_exp" in p:
-                    out = _shift(out, int(p["weight_exp"]))
-                if "bias" in p:
-                    bias = p["bias"]
-                    out = out + (bias.reshape(-1, 1, 1) if op == "conv2d" else bias)
+            rows = inp.reshape(steps * batch, -1)
+            if kind in SYNAPTIC:
+                self._count_synaptic(layer.name, rows, counter)
+            out = self._multiply(layer.name, rows, table).reshape(steps, batch, *layer.out_shape)
+            if kind in SYNAPTIC and op.bias is not None:
+                out += op.bias.reshape(-1, 1, 1) if kind == "conv2d" else op.bias
             return out
-        if op == "neuron":
-            init_step = self.models[layer.name]
-            states[layer.name], out = init_step[1](states[layer.name], inp, p)
-            n_states = sum(np.ndim(v) > 0 for v in states[layer.name].values())  # per-neuron variables
-            updates = batch * layer.size
+        if kind in ("output", "flatten"):
+            return inp.reshape(steps, batch, *layer.out_shape)
+        if kind == "scale":
+            return inp * op.scale
+        if kind == "threshold":
+            return (inp > op.threshold).astype(np.float64)
+        raise SnnCliError(f"hwsim cannot execute layer {layer.name!r} of op {kind!r}")
+
+    def _neurons(self, layer: Layer, inp: np.ndarray, states: dict, counter: LayerCounters, recorded) -> np.ndarray:
+        """The neuron recursion over the steps of ``inp``, from the layer's carried state; with
+        ``recorded``, every per-neuron state variable after each step (``v``, ``i``, ``u``, ...)."""
+        model, params = self.models[layer.name], layer.neuron
+        out = np.empty(inp.shape)
+        state = states[layer.name]
+        for t in range(inp.shape[0]):
+            state, out[t] = model.step(state, inp[t], params)
+            updates = model.updates(inp[t], params) if model.updates is not None else inp[t].size
+            n_states = sum(np.ndim(v) > 0 for v in state.values())  # per-neuron state variables
             counter.neuron_updates += updates
             counter.state_reads += updates * n_states
             counter.state_writes += updates * n_states
-            if p.get("spiking", True):
-                counter.spikes += int(np.count_nonzero(out))
-            return out
-        if op in ("output", "flatten"):
-            return inp.reshape(batch, *layer.out_shape)
-        if op == "scale":
-            return inp * p["scale"]
-        if op == "threshold":
-            return (inp > p["threshold"]).astype(np.float64)
-        raise SnnCliError(f"hwsim cannot execute layer {layer.name!r} of op {op!r}")
+            if recorded is not None:
+                rec = recorded.setdefault(layer.name, {})
+                for key, value in state.items():
+                    if np.ndim(value) > 0:
+                        rec.setdefault(key, []).append(value)
+        states[layer.name] = state
+        if getattr(params, "spiking", True):
+            counter.spikes += int(out.sum())
+        return out
 
-    @staticmethod
-    def _encode_input(x: np.ndarray, p: dict) -> np.ndarray:
-        """Input as the chip receives it: as is, or (``input_scale``, ``input_bits``)
-        quantized to unsigned graded spikes ``clip(round(x * scale), 0, 2**bits - 1)``."""
-        x = x.astype(np.float64, copy=False)
-        if "input_scale" not in p:
-            return x
-        return np.clip(np.round(x * p["input_scale"]), 0, 2 ** int(p["input_bits"]) - 1)
+    def _multiply(self, name: str, rows: np.ndarray, table: sp.csr_matrix) -> np.ndarray:
+        """``rows @ table``: over the events only (sparse) when few inputs are active, else one BLAS product."""
+        active = np.count_nonzero(rows)
+        if active == 0:
+            return np.zeros((rows.shape[0], table.shape[1]))
+        if active > DENSE_ABOVE * rows.size and table.shape[0] * table.shape[1] <= DENSE_ENTRIES:
+            if name not in self._dense:
+                self._dense[name] = table.toarray()
+            return rows @ self._dense[name]
+        return (sp.csr_matrix(rows) @ table).toarray()
 
-    def _count_synaptic(self, name: str, flat: np.ndarray, counter: LayerCounters) -> None:
-        active = flat != 0
-        ops = active.astype(np.int64) @ self.fanout[name]  # per sample
-        binary = np.all((flat == 0) | (flat == 1) | (flat == -1), axis=1)
+    def _count_synaptic(self, name: str, rows: np.ndarray, counter: LayerCounters) -> None:
+        active = rows != 0
+        ops = active.astype(np.int64) @ self.fanout[name]  # per (step, sample)
+        binary = np.all((rows == 0) | (rows == 1) | (rows == -1), axis=1)
         counter.sops += int(ops[binary].sum())
         counter.macs += int(ops[~binary].sum())
         counter.weight_reads += int(ops.sum())
 
 
-def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
-    """Integer accumulator scaled by a weight exponent: ``acc << e`` or ``acc >> -e``
-    (arithmetic shift, i.e. floor), on integers held exactly in float64."""
-    return acc * float(2**exp) if exp >= 0 else np.floor(acc / float(2**-exp))
-
-
 def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:
     """Append the zero steps a pipelined chip needs to flush its last inputs to the
-    output (``program.metadata["latency_steps"]``, one per synapse stage on Loihi)."""
-    latency = int(program.metadata.get("latency_steps", 0))
-    if latency <= 0:
+    output (``program.latency_steps``, one per synapse stage on Loihi)."""
+    if program.latency_steps <= 0:
         return x
-    return np.concatenate([x, np.zeros((latency, *x.shape[1:]), dtype=x.dtype)])
+    return np.concatenate([x, np.zeros((program.latency_steps, *x.shape[1:]), dtype=x.dtype)])
 
 
 def output_window(program: Program, steps: int) -> tuple[int, int]:
     """Output steps that correspond to the ``steps`` input steps once the pipeline
     latency is taken out (``[latency, latency + steps)``)."""
-    latency = int(program.metadata.get("latency_steps", 0))
-    return latency, latency + steps
+    return program.latency_steps, program.latency_steps + steps
 
 
 def simulate(program: Program, x: np.ndarray, **kwargs) -> SimResult:

@@ -1,12 +1,6 @@
 """The ``loihi`` target: NIR -> Program in Loihi 2 fixed point (Lava's CUBA LIF + Dense/Conv).
 
-Interface (``snncli.targets`` convention)::
-
-    lower(graph, dt=1e-4, preset="auto", calibration=None) -> Program
-    write(program, path) -> [path, path + ".json"]     # lava-dl netx HDF5 + sidecar JSON
-    reference(program, x, progress=None) -> {neuron layer: spikes [T, N, *shape]}   # Lava itself
-
-Modules, in the order ``lower`` uses them:
+Modules, in the order lowering uses them:
 
 * :mod:`~snncli.targets.loihi.structure` -- what the chip runs: the NIR graph as a
   chain of netx blocks, folds, and what is refused;
@@ -14,17 +8,68 @@ Modules, in the order ``lower`` uses them:
 * :mod:`~snncli.targets.loihi.quantize` -- scales and the integer parameters
   (the ``auto`` rule and the ``nir-paper`` preset);
 * :mod:`~snncli.targets.loihi.scale_search` -- the accuracy-driven scale search on
-  calibration data;
+  calibration data, run by hwsim;
 * :mod:`~snncli.targets.loihi.chip_resources` -- chip limits and the resource table;
-* :mod:`~snncli.targets.loihi.lowering` -- ``lower`` and the Program it builds
-  (timing, reset at arrival);
-* :mod:`~snncli.targets.loihi.artifact` -- ``write`` and ``reference``;
+* :mod:`~snncli.targets.loihi.lowering` -- ``lower`` and the Program it builds;
+* :mod:`~snncli.targets.loihi.arithmetic` -- Lava's bit-accurate CUBA LIF and Dense
+  rules, the neuron model hwsim runs;
+* :mod:`~snncli.targets.loihi.netx` and :mod:`~snncli.targets.loihi.artifact` --
+  the lava-dl netx file, its sidecar, and ``reference`` (the Program run in Lava,
+  :mod:`~snncli.targets.loihi.lava_reference`);
 * :mod:`~snncli.targets.loihi.stages` -- the intermediate form they share.
 """
 
-from snncli.targets.loihi.artifact import reference, write
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from snncli.core.program import Program
+from snncli.errors import SnnCliError
+from snncli.nirgraph.check import CheckedGraph
+from snncli.targets.base import Target, register
+from snncli.targets.loihi import artifact
+from snncli.targets.loihi.arithmetic import MODEL, LoihiCuba
 from snncli.targets.loihi.chip_resources import LIMITS, resources
-from snncli.targets.loihi.lowering import DEFAULT_DT, NAME, NEURON, PRESETS, lower
+from snncli.targets.loihi.lowering import NAME, PRESETS, lower
 from snncli.targets.loihi.structure import SUPPORTED
 
-__all__ = ["DEFAULT_DT", "LIMITS", "NAME", "NEURON", "PRESETS", "SUPPORTED", "lower", "reference", "resources", "write"]
+
+@dataclass(frozen=True)
+class LoihiOptions:
+    preset: str = field(default="auto", metadata={
+        "choices": PRESETS,
+        "help": "Loihi fixed-point scaling: auto = per-layer scale search on training samples (the rule without "
+        "them); nir-paper = the NIR paper's Lava importer constants"})  # fmt: skip
+
+
+@register
+class LoihiTarget(Target):
+    name = NAME
+    summary = "Intel Loihi 2: Lava's bit-accurate CUBA LIF, 8-bit weights, one step of delay per synapse layer"
+    artifact = "a lava-dl netx HDF5 file (.h5), a .json sidecar (scales, resources, how to load) and the .program.npz"
+    Options = LoihiOptions
+    needs_calibration = True
+    quantized = True
+    neuron_models = (MODEL,)
+
+    def lower(self, graph: CheckedGraph, dt: float, reading: str, options: LoihiOptions, calibration=None) -> Program:
+        if reading != "nir":
+            raise SnnCliError(f"the loihi target lowers graphs read as nir (the NIR spec), not {reading!r}")
+        program = lower(graph, dt, options.preset, calibration)
+        program.reading = reading
+        return program
+
+    def write(self, program: Program, graph: CheckedGraph, path: str) -> list[str]:
+        return artifact.write(program, path)
+
+    def reference(self, program: Program, x, progress=None):
+        return artifact.reference(program, x, progress=progress)
+
+    def status(self) -> str:
+        from snncli.targets.loihi.lava_reference import lava_problem
+
+        problem = lava_problem()
+        return "available; Lava reference: " + ("ok (parity checks against Lava)" if problem is None else problem)
+
+
+__all__ = ["LIMITS", "SUPPORTED", "LoihiCuba", "LoihiOptions", "LoihiTarget", "resources"]

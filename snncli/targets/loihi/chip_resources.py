@@ -14,8 +14,8 @@ import math
 import numpy as np
 
 from snncli.errors import SnnCliError
-from snncli.targets.loihi.stages import _Stage
-from snncli.targets.program import Program
+from snncli.targets.loihi.stages import Stage
+from snncli.core.program import Program
 
 # Loihi 2 limits used by the resource check.  Sources:
 # [brief] Intel Labs, "Taking Neuromorphic Computing to the Next Level with Loihi 2",
@@ -87,7 +87,7 @@ def _layer_usage(name: str, n: int, syns: list[tuple[str, int, int, int]]) -> di
     }
 
 
-def _resource_table(stages: list[_Stage]) -> dict:
+def resource_table(stages: list[Stage]) -> dict:
     """The table from the float structure (an upper bound: quantization only removes synapses)."""
     per_layer = {}
     for st in stages:
@@ -111,12 +111,12 @@ def resources(program: Program) -> dict:
         syns = []
         for name in layer.inputs:
             s = program.layer(name)
-            w = np.asarray(s.params["weight"])
-            if s.op == "dense":
+            w = np.asarray(s.op.weight)
+            if s.kind == "dense":
                 nz = w != 0
                 syns.append((s.name, int(nz.sum()), int(nz.sum(1).max(initial=0)), int(nz.sum(0).max(initial=0))))
             else:
-                conv = {k: s.params[k] for k in ("stride", "padding", "dilation", "groups")}
+                conv = {k: getattr(s.op, k) for k in ("stride", "padding", "dilation", "groups")}
                 n, fi, fo = _conv_synapse_stats(w, s.in_shape, s.out_shape, conv)
                 syns.append((s.name, n, fi, fo))
         per_layer[layer.name] = _layer_usage(layer.name, layer.size, syns)
@@ -139,7 +139,7 @@ def _totals(per_layer: dict) -> dict:
     }
 
 
-def _check_fits(table: dict) -> None:
+def check_fits(table: dict) -> None:
     """Raise SnnCliError naming the layer, what it needs and the limit, when the network does not fit one chip."""
     fan_limit = LIMITS["fan_in_per_neuron"]["value"]
     for name, row in table["per_layer"].items():

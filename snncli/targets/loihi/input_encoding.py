@@ -13,18 +13,16 @@ computes ``W . x`` (``PyDenseModelBitAcc`` with ``num_message_bits > 0``:
 
 from __future__ import annotations
 
-import nir
 import numpy as np
+
+from snncli.nirgraph.check import CheckedGraph, metadata_value
 
 INPUT_BITS = 8  # graded input spikes: Network(input_message_bits=8)
 
 
-def _input_encoding(graph: nir.NIRGraph, calibration, warnings: list[str]) -> dict:
+def input_encoding(graph: CheckedGraph, calibration, warnings: list[str]) -> dict:
     """Binary or graded input, and (without calibration) its scale."""
-    meta = graph.metadata.get("snncli", {}) if isinstance(graph.metadata, dict) else {}
-    encoder = meta.get("encoder") if isinstance(meta, dict) else None
-    if isinstance(encoder, bytes):
-        encoder = encoder.decode()
+    encoder = metadata_value(graph.metadata, "encoder")
     if calibration is not None:
         binary = bool(np.all((calibration == 0) | (calibration == 1)))
         x_max = float(calibration.max(initial=0.0))
@@ -50,7 +48,7 @@ def _input_encoding(graph: nir.NIRGraph, calibration, warnings: list[str]) -> di
             "source": f"graph metadata: {encoder} encoder" if encoder else "assumed"}  # fmt: skip
 
 
-def _lattice_base(x: np.ndarray) -> int | None:
+def lattice_base(x: np.ndarray) -> int | None:
     """The smallest integer m <= 255 that maps every calibration value to an integer, if any."""
     values = np.unique(x)
     values = values[values > 0]
@@ -63,7 +61,7 @@ def _lattice_base(x: np.ndarray) -> int | None:
     return None
 
 
-def _quantize_input(x: np.ndarray, scale: float | None, bits: int = INPUT_BITS) -> np.ndarray:
+def quantize_input(x: np.ndarray, scale: float | None, bits: int = INPUT_BITS) -> np.ndarray:
     """hwsim's input quantization (simulate.Simulator._encode_input), float64 integers."""
     x = np.asarray(x, dtype=np.float64)
     if scale is None:

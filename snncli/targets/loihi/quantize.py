@@ -48,7 +48,8 @@ import math
 import numpy as np
 
 from snncli.errors import SnnCliError
-from snncli.targets.loihi.stages import _Quantized, _Stage, _Synapse
+from snncli.targets.loihi.arithmetic import LoihiCuba
+from snncli.targets.loihi.stages import Quantized, Stage, Synapse
 
 W_MAX, W_MIN = 254, -255  # weights netx + PyDenseModelBitAcc keep bit for bit (tests/test_loihi.py)
 VTH_MAX = (1 << 17) - 1  # PyLifModelBitAcc: vth unsigned 17 bits
@@ -58,13 +59,13 @@ A_MAX = (1 << 17) - 1  # |a| < 2**17 keeps a << 6 inside the 24-bit current u
 CONV_WRAP_BITS = 24  # PyConvModelFixed: signed_clamp(a, 24)
 
 
-def _decays(st: _Stage) -> tuple[int, int]:
+def decays(st: Stage) -> tuple[int, int]:
     dv = int(np.clip(np.round(4096 * st.a), 0, 4095))
     du = 4095 if st.b is None else int(np.clip(np.round(4096 * st.b) - 1, 0, 4095))
     return du, dv
 
 
-def _float_weights(st: _Stage, syn: _Synapse, sigma: float) -> np.ndarray:
+def float_weights(st: Stage, syn: Synapse, sigma: float) -> np.ndarray:
     """Float weight in v units per unit of (integer) source output."""
     if syn.op == "dense":
         return st.gain.reshape(-1, 1) * syn.weight / sigma
@@ -72,7 +73,7 @@ def _float_weights(st: _Stage, syn: _Synapse, sigma: float) -> np.ndarray:
     return per_channel.reshape(-1, 1, 1, 1) * syn.weight / sigma
 
 
-def _hard_limit(st: _Stage) -> float:
+def hard_limit(st: Stage) -> float:
     """The largest q keeping vth (17 bits) and the bias mantissa (13 bits) in range."""
     limits = [VTH_MAX / st.v_th]
     bmax = float(np.abs(st.bias_f).max(initial=0.0))
@@ -81,26 +82,26 @@ def _hard_limit(st: _Stage) -> float:
     return min(limits)
 
 
-def _noclip_limit(st: _Stage, sigma: dict[str, float]) -> float:
-    wmax = max(float(np.abs(_float_weights(st, s, sigma.get(s.source, 1.0))).max(initial=0.0)) for s in st.synapses)
+def noclip_limit(st: Stage, sigma: dict[str, float]) -> float:
+    wmax = max(float(np.abs(float_weights(st, s, sigma.get(s.source, 1.0))).max(initial=0.0)) for s in st.synapses)
     return W_MAX / wmax if wmax > 0 else math.inf
 
 
-def _rule_scale(st: _Stage, sigma: dict[str, float], x_max: float) -> float:
+def rule_scale(st: Stage, sigma: dict[str, float], x_max: float) -> float:
     """Deterministic q: no clipping, and no 24-bit overflow for ANY input (worst case)."""
     worst = np.zeros(st.size)
     for s in st.synapses:
         unit = x_max if s.source in sigma else 1.0  # the (float) input's largest value; spikes are 1
-        wf = _float_weights(st, s, 1.0)  # v units per unit of float source value
+        wf = float_weights(st, s, 1.0)  # v units per unit of float source value
         if s.op == "dense":
             pos, neg = np.clip(wf, 0, None).sum(1), np.clip(-wf, 0, None).sum(1)
         else:
             pos, neg = _conv_worst(wf, s)
         worst = worst + np.maximum(pos, neg) * unit
-    limits = [_hard_limit(st), _noclip_limit(st, sigma)]
+    limits = [hard_limit(st), noclip_limit(st, sigma)]
     wmax = float(worst.max(initial=0.0))
     if wmax > 0:
-        du, _ = _decays(st)
+        du, _ = decays(st)
         limits.append(A_MAX * (du + 1) / 4096 / wmax)
     q = min(limits)
     if not math.isfinite(q):
@@ -108,7 +109,7 @@ def _rule_scale(st: _Stage, sigma: dict[str, float], x_max: float) -> float:
     return q
 
 
-def _integer_worst(st: _Stage, quant: _Quantized, levels: dict[str, int]) -> float:
+def integer_worst(st: Stage, quant: Quantized, levels: dict[str, int]) -> float:
     """Largest |a| one step can bring with these integer weights (inputs in [0, level], spikes 0/1)."""
     worst = np.zeros(st.size)
     for s in st.synapses:
@@ -121,11 +122,11 @@ def _integer_worst(st: _Stage, quant: _Quantized, levels: dict[str, int]) -> flo
     return float(worst.max(initial=0.0))
 
 
-def _rule_input_scale(st: _Stage, x_max: float) -> float:
+def rule_input_scale(st: Stage, x_max: float) -> float:
     """Graded input scale without calibration: the worst-case bound fixes the product of
     weight levels and input levels (``W_q x_q`` summed must stay below 2**17); share it
     evenly between them (at most 255 input levels)."""
-    wf = _float_weights(st, st.ff, 1.0)
+    wf = float_weights(st, st.ff, 1.0)
     if st.ff.op == "dense":
         pos, neg = np.clip(wf, 0, None).sum(1), np.clip(-wf, 0, None).sum(1)
     else:
@@ -139,7 +140,7 @@ def _rule_input_scale(st: _Stage, x_max: float) -> float:
     return levels / x_max
 
 
-def _conv_worst(wf: np.ndarray, s: _Synapse) -> tuple[np.ndarray, np.ndarray]:
+def _conv_worst(wf: np.ndarray, s: Synapse) -> tuple[np.ndarray, np.ndarray]:
     """Per output neuron, the sums of positive and of negative weights over its receptive field (interior bound)."""
     per_co_pos = np.clip(wf, 0, None).reshape(wf.shape[0], -1).sum(1)
     per_co_neg = np.clip(-wf, 0, None).reshape(wf.shape[0], -1).sum(1)
@@ -147,30 +148,26 @@ def _conv_worst(wf: np.ndarray, s: _Synapse) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(per_co_pos, n), np.repeat(per_co_neg, n)
 
 
-def _quantize(st: _Stage, q: float, sigma: dict[str, float]) -> _Quantized:
+def quantize_stage(st: Stage, q: float, sigma: dict[str, float]) -> Quantized:
     weights, clipped = {}, 0
     for s in st.synapses:
-        w = np.round(q * _float_weights(st, s, sigma.get(s.source, 1.0)))
+        w = np.round(q * float_weights(st, s, sigma.get(s.source, 1.0)))
         clipped += int(np.count_nonzero((w > W_MAX) | (w < W_MIN)))
         weights[s.name] = np.clip(w, W_MIN, W_MAX).astype(np.int64)
-    du, dv = _decays(st)
+    du, dv = decays(st)
     vth = int(np.clip(math.floor(q * st.v_th * (1 + 1e-12)), 1, VTH_MAX))  # 1e-12: q v_th = 2.9999999999 is 3
     bias = np.clip(np.round(q * st.bias_f), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
-    params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias.reshape(st.shape), "bias_exp": BIAS_EXP,
-              "reset_step": int(st.depth)}  # fmt: skip
-    if st.ff.op == "conv2d":
-        params["in_wrap_bits"] = CONV_WRAP_BITS
-    return _Quantized(float(q), weights, params, clipped)
+    params = LoihiCuba(du, dv, vth, bias.reshape(st.shape), BIAS_EXP, reset_step=int(st.depth),
+                       in_wrap_bits=CONV_WRAP_BITS if st.ff.op == "conv2d" else None)
+    return Quantized(float(q), weights, params, clipped)
 
 
-def _quantize_paper(st: _Stage, dt: float) -> _Quantized:
+def quantize_paper(st: Stage, dt: float) -> Quantized:
     """The NIR paper's importer constants (module docstring)."""
-    weights = {s.name: np.trunc(256.0 * _float_weights(st, s, 1.0)).astype(np.int64) for s in st.synapses}
+    weights = {s.name: np.trunc(256.0 * float_weights(st, s, 1.0)).astype(np.int64) for s in st.synapses}
     bias = np.trunc(256.0 * st.bias_f).astype(np.int64)
     if np.abs(bias).max(initial=0) > BIAS_MANT_MAX:
         raise SnnCliError(f"node {st.name!r}: bias does not fit Loihi's 13-bit mantissa at the paper's scale")
-    params = {"du": 4095, "dv": int(4095 * st.a), "vth": int(st.v_th * 131071) >> 9,
-              "bias_mant": bias.reshape(st.shape), "bias_exp": BIAS_EXP}  # fmt: skip
-    if st.ff.op == "conv2d":
-        params["in_wrap_bits"] = CONV_WRAP_BITS
-    return _Quantized(256.0, weights, params, 0)
+    params = LoihiCuba(4095, int(4095 * st.a), int(st.v_th * 131071) >> 9, bias.reshape(st.shape), BIAS_EXP,
+                       in_wrap_bits=CONV_WRAP_BITS if st.ff.op == "conv2d" else None)
+    return Quantized(256.0, weights, params, 0)

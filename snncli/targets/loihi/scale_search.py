@@ -6,13 +6,13 @@ The float target (NIR semantics) runs once on the calibration set in hwsim.  Eac
 layer starts at the largest scale that neither clips a weight nor brings the
 observed synaptic input within a factor 2 (:data:`HEADROOM`) of the 24-bit range,
 and walks the grid ``base * 2**(k/2)`` up (clipping outliers) or down while the
-layer's spike counts, simulated in Lava's integer arithmetic (the same
-:func:`~snncli.hwsim.loihi_neuron.loihi_cuba_step`) on the already quantized
-upstream spikes, get closer to the float layer's (output layer: agreement of the
+layer's spike counts, simulated by hwsim in Lava's integer arithmetic (a one-stage
+Program built as :mod:`~snncli.targets.loihi.lowering` builds the whole network) on
+the already quantized upstream spikes, get closer to the float layer's (output layer: agreement of the
 predicted class first).  Candidate input scales: ``2**b - 1`` levels for b = 8..2
 and, when the data lie on a lattice (digits: k/16), its exact multiples; each is
 tried on the first layer, the best three through the whole network, and the
-winner searched fully.  ``program.metadata["scale_search"]`` logs every candidate.
+winner searched fully.  ``program.notes["scale_search"]`` logs every candidate.
 """
 
 from __future__ import annotations
@@ -21,33 +21,25 @@ import math
 
 import numpy as np
 
-from snncli.hwsim.loihi_neuron import MAX_UV, loihi_cuba_init, loihi_cuba_step, signed_wrap
-from snncli.targets.loihi.input_encoding import INPUT_BITS, _lattice_base, _quantize_input
-from snncli.targets.loihi.quantize import (
-    A_MAX,
-    CONV_WRAP_BITS,
-    VTH_MAX,
-    _decays,
-    _float_weights,
-    _hard_limit,
-    _noclip_limit,
-    _quantize,
-)
-from snncli.targets.loihi.stages import _Quantized, _Stage, _Synapse
+from snncli.core.program import Input, Layer, Output, Program
+from snncli.hwsim.simulate import Simulator
+from snncli.targets.float.lowering import lower_float
+from snncli.targets.loihi.arithmetic import MAX_UV
+from snncli.targets.loihi.input_encoding import INPUT_BITS, lattice_base, quantize_input
+from snncli.targets.loihi.quantize import A_MAX, VTH_MAX, decays, float_weights, hard_limit, noclip_limit, quantize_stage
+from snncli.targets.loihi.stages import Quantized, Stage, Synapse, neuron_layer, synapse_layer
 
 HEADROOM = 2.0  # calibration: reject scales within this factor of the 24-bit range
 SEARCH_ELEMENTS = 1 << 21  # samples x neurons of the largest layer simulated per candidate
 K_RANGE = (-6, 2)  # candidate scales: base * 2**(k/2)
 
 
-def _search(graph, dt, input_node, stages, output_node, calibration, encoding):
-    from snncli.hwsim.simulate import Simulator
-    from snncli.targets import float as float_target
-
+def search_scales(graph, dt, input_node, stages, calibration, encoding):
+    """``(input scale, {stage: Quantized}, log)`` chosen on ``calibration`` (module docstring)."""
     steps, total = calibration.shape[:2]
     samples = int(min(total, max(64, SEARCH_ELEMENTS // max(st.size for st in stages))))
     calibration = calibration[:, :samples]
-    fprog = float_target.lower(graph, dt=dt)
+    fprog = lower_float(graph, dt, "nir")
     fres = Simulator(fprog).run(calibration, record=True)
     f_counts = {st.name: fres.records[st.name]["out"].sum(0).reshape(samples, -1) for st in stages}
     f_pred = f_counts[stages[-1].name].argmax(1)
@@ -60,7 +52,7 @@ def _search(graph, dt, input_node, stages, output_node, calibration, encoding):
         # 8-bit messages, but fewer significant input bits can buy weight precision: the product
         # W_q x_q must stay within the 24-bit current (netx has no exponent to shift it down)
         scales = [(2.0**bits - 1) / x_max for bits in range(INPUT_BITS, 1, -1)]
-        base = _lattice_base(calibration)
+        base = lattice_base(calibration)
         if base is not None:  # inputs on a lattice (digits: k/16): the multiples of the lattice are exact
             scales += sorted({base * math.floor(s / base) for s in scales if s >= base} - set(scales), reverse=True)
     else:
@@ -71,11 +63,11 @@ def _search(graph, dt, input_node, stages, output_node, calibration, encoding):
     window = {st.name: slice(st.depth, st.depth + steps) for st in stages}
     def chain(s_in, quick: bool):
         """Greedy search through every stage for one input scale; score = the output stage's."""
-        outputs = {input_node.name: _quantize_input(x_pad, s_in)}
+        outputs = {input_node.name: quantize_input(x_pad, s_in)}
         sigma = {input_node.name: s_in or 1.0}
         quant, logs, safe = {}, {}, True
         for st in stages:
-            pick = _search_stage(st, outputs, sigma, f_counts[st.name], st is stages[-1], f_pred, window[st.name],
+            pick = search_stage(st, outputs, sigma, f_counts[st.name], st is stages[-1], f_pred, window[st.name],
                                  quick=quick)  # fmt: skip
             quant[st.name], outputs[st.name], logs[st.name] = pick["quant"], pick["spikes"], pick["log"]
             safe = safe and pick["score"][0]
@@ -86,8 +78,8 @@ def _search(graph, dt, input_node, stages, output_node, calibration, encoding):
         # base q, scored on the output; 3. the winner searched fully
         first = []
         for s_in in scales:
-            outputs = {input_node.name: _quantize_input(x_pad, s_in)}
-            pick = _search_stage(stages[0], outputs, {input_node.name: s_in}, f_counts[stages[0].name],
+            outputs = {input_node.name: quantize_input(x_pad, s_in)}
+            pick = search_stage(stages[0], outputs, {input_node.name: s_in}, f_counts[stages[0].name],
                                  len(stages) == 1, f_pred, window[stages[0].name], quick=True)  # fmt: skip
             first.append((pick["score"][:3], s_in))
         first.sort(key=lambda item: item[0], reverse=True)
@@ -107,24 +99,24 @@ def _search(graph, dt, input_node, stages, output_node, calibration, encoding):
     return input_scale, quant, log
 
 
-def _search_stage(st: _Stage, outputs: dict, sigma: dict, f_count: np.ndarray, is_output: bool, f_pred,
+def search_stage(st: Stage, outputs: dict, sigma: dict, f_count: np.ndarray, is_output: bool, f_pred,
                   window: slice, quick: bool = False) -> dict:
     """Pick q for one stage: start at the largest scale that neither clips weights nor comes
     within HEADROOM of the 24-bit current on the calibration data, then walk the grid
     ``base * 2**(k/2)`` up, or else down, while the score improves."""
-    hard = _hard_limit(st)
-    noclip = _noclip_limit(st, sigma)
+    hard = hard_limit(st)
+    noclip = noclip_limit(st, sigma)
     # observed float-valued synaptic input per step (v units) on the already quantized upstream outputs
     a_obs = 0.0
     for s in st.synapses:
         if s.source == st.name:
             continue
-        acc = _accumulate(s, _float_weights(st, s, sigma.get(s.source, 1.0)), outputs[s.source])
+        acc = _synaptic_input(s, float_weights(st, s, sigma.get(s.source, 1.0)), outputs[s.source])
         a_obs = max(a_obs, float(np.abs(acc).max(initial=0.0)))
     base = min(hard, noclip)
     if a_obs > 0:
         # 0.9: weight rounding can add a few percent to the integer sum
-        base = min(base, 0.9 * A_MAX / HEADROOM / a_obs * ((_decays(st)[0] + 1) / 4096))
+        base = min(base, 0.9 * A_MAX / HEADROOM / a_obs * ((decays(st)[0] + 1) / 4096))
     if not math.isfinite(base):
         base = VTH_MAX / st.v_th
     results: dict[int, tuple] = {}
@@ -133,7 +125,7 @@ def _search_stage(st: _Stage, outputs: dict, sigma: dict, f_count: np.ndarray, i
     def evaluate(k: int):
         if k not in results:
             q = min(hard, base * 2 ** (k / 2))
-            quant = _quantize(st, q, sigma)
+            quant = quantize_stage(st, q, sigma)
             spikes, peak = _simulate_stage(st, quant, outputs)
             safe = peak * HEADROOM < MAX_UV
             counts = spikes[window].sum(0).reshape(f_count.shape[0], -1)
@@ -163,76 +155,28 @@ def _search_stage(st: _Stage, outputs: dict, sigma: dict, f_count: np.ndarray, i
     return {"quant": quant, "spikes": spikes, "score": score, "log": log}
 
 
-def _accumulate(s: _Synapse, weight: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """``W . src`` for every step and sample (no delay), float64 (exact for integer data), [T, N, n_out]."""
-    steps, samples = src.shape[:2]
-    # steps equal to the one before (the direct encoder repeats its frame) are computed once
-    flat = src.reshape(steps, samples, -1)
-    fresh = np.ones(steps, dtype=bool)
-    fresh[1:] = np.any(flat[1:] != flat[:-1], axis=(1, 2))
-    index = np.cumsum(fresh) - 1
-    src = flat[fresh]
-    n = src.shape[0]
-    if s.op == "dense":
-        out = (src.reshape(n * samples, -1) @ weight.T).reshape(n, samples, -1)
-        return out[index]
-    import torch
-    import torch.nn.functional as F
-
-    c = s.conv
-    stride, padding = c["stride"], c["padding"]
-    if s.pool > 1:  # sum-pool the source and convolve with one weight per replicated block: 4x less work
-        k = s.pool
-        ch, h, w = s.src_shape
-        img = src.reshape(n, samples, ch, h, w)[..., : h // k * k, : w // k * k]
-        src = img.reshape(n, samples, ch, h // k, k, w // k, k).sum(axis=(4, 6))
-        weight = weight[:, :, ::k, ::k]
-        stride, padding = (stride[0] // k, stride[1] // k), (padding[0] // k, padding[1] // k)
-    src_shape = src.shape[2:] if s.pool > 1 else s.src_shape
-    # float32 is exact when every partial sum is an integer below 2**24
-    integral = np.array_equal(weight, np.round(weight)) and np.array_equal(src, np.round(src))
-    bound = float(np.abs(weight).reshape(weight.shape[0], -1).sum(1).max(initial=0.0)) * float(np.abs(src).max(initial=0.0))
-    dtype = np.float32 if integral and bound < 2**24 else np.float64
-    with torch.no_grad():
-        out = F.conv2d(
-            torch.from_numpy(np.ascontiguousarray(src.reshape(n * samples, *src_shape), dtype=dtype)),
-            torch.from_numpy(np.ascontiguousarray(weight, dtype=dtype)),
-            stride=stride, padding=padding, dilation=c["dilation"], groups=c["groups"],
-        ).numpy().astype(np.float64)  # fmt: skip
-    return out.reshape(n, samples, -1)[index]
+def _synaptic_input(s: Synapse, weight: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """``W . src`` for every step and sample (no delay), run by hwsim: ``[T, N, n_out]``."""
+    program = Program("loihi", 1.0, [Layer(s.source, Input(), s.src_shape, s.src_shape),
+                                     synapse_layer(s, weight, delayed=False),
+                                     Layer("output", Output(), s.out_shape, s.out_shape, inputs=(s.name,))])  # fmt: skip
+    out = Simulator(program).run(src.reshape(*src.shape[:2], *s.src_shape), batch_size=src.shape[1]).outputs
+    return out.reshape(*src.shape[:2], -1)
 
 
-def _simulate_stage(st: _Stage, quant: _Quantized, outputs: dict) -> tuple[np.ndarray, int]:
-    """Run one stage in Lava's integer arithmetic on its sources' outputs; returns (spikes [T, N, n], peak |u|)."""
-    from snncli.hwsim.loihi_neuron import _i32
-
-    ff = st.ff
+def _simulate_stage(st: Stage, quant: Quantized, outputs: dict) -> tuple[np.ndarray, int]:
+    """Run one stage in Lava's integer arithmetic on its sources' outputs with hwsim, on a
+    one-stage Program built like the lowered network's; returns (spikes [T, N, n], peak |u|)."""
+    ff, rec = st.ff, st.rec
     src = outputs[ff.source]
-    steps, samples = src.shape[:2]
-    acc = _accumulate(ff, quant.weights[ff.name].astype(np.float64), src)
-    lo, hi = float(acc.min(initial=0.0)), float(acc.max(initial=0.0))
-    acc = acc.astype(np.int64)
-    if lo < -(2.0**31) or hi >= 2.0**31:
-        acc = _i32(acc)
-    if ff.op == "conv2d":
-        acc = signed_wrap(acc, CONV_WRAP_BITS)
-    rec = st.rec
-    w_rec = quant.weights[rec.name].astype(np.float64) if rec is not None else None
-    params = {k: v for k, v in quant.params.items() if k != "in_wrap_bits"}
-    params["bias_mant"] = np.asarray(params["bias_mant"]).reshape(-1)
-    state = loihi_cuba_init((st.size,), samples, params)
-    spikes = np.zeros((steps, samples, st.size), dtype=np.int8)
-    peak = int(max(-acc.min(initial=0), acc.max(initial=0))) << 6
-    zero = np.zeros((samples, st.size), dtype=np.int64)
-    prev = None
-    for t in range(steps):
-        a = acc[t - 1] if t else zero  # Lava's Dense/Conv: a(t) = W s(t-1)
-        if w_rec is not None and prev is not None:
-            a = _i32(a + _i32((prev @ w_rec.T).astype(np.int64)))
-            peak = max(peak, int(np.abs(a).max(initial=0)) << 6)
-        state, out = loihi_cuba_step(state, a, params)
-        if st.b is not None:
-            peak = max(peak, int(np.abs(state["u"]).max(initial=0)))
-        spikes[t] = out
-        prev = out.astype(np.float64)
+    layers = [Layer(ff.source, Input(), ff.src_shape, ff.src_shape), synapse_layer(ff, quant.weights[ff.name])]
+    if rec is not None:
+        layers.append(synapse_layer(rec, quant.weights[rec.name]))
+    layers += [neuron_layer(st, quant.params), Layer("output", Output(), st.shape, st.shape, inputs=(st.name,))]
+    result = Simulator(Program("loihi", 1.0, layers)).run(src.reshape(*src.shape[:2], *ff.src_shape),
+                                                          batch_size=src.shape[1], record=True)
+    records = result.records
+    synaptic = sum(records[s.name]["out"] for s in st.synapses)
+    peak = max(int(np.abs(synaptic).max(initial=0)) << 6, int(np.abs(records[st.name]["u"]).max(initial=0)))
+    spikes = records[st.name]["out"].reshape(*src.shape[:2], -1).astype(np.int8)
     return spikes, peak

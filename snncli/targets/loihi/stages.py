@@ -1,7 +1,7 @@
 """The Loihi target's intermediate form: a network as stages (netx blocks), and their integer parameters.
 
-A :class:`_Stage` is one neuron layer with the synapses feeding it (one feed-forward
-:class:`_Synapse`, at most one recurrent), in float units; a :class:`_Quantized` is
+A :class:`Stage` is one neuron layer with the synapses feeding it (one feed-forward
+:class:`Synapse`, at most one recurrent), in float units; a :class:`Quantized` is
 one stage's integer parameters at one scale ``q``.
 """
 
@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snncli.core.program import Conv2d, Dense, Layer, Neuron
+from snncli.targets.loihi.arithmetic import LoihiCuba
+
 
 @dataclass
-class _Synapse:
+class Synapse:
     """One synapse layer: a NIR Affine/Linear/Conv2d with the pools/flattens before it folded in."""
 
     name: str
@@ -29,13 +32,13 @@ class _Synapse:
 
 
 @dataclass
-class _Stage:
+class Stage:
     """One neuron layer and the synapses feeding it (a netx block)."""
 
     name: str
     kind: str  # "LIF" | "IF" | "CubaLIF"
     shape: tuple[int, ...]
-    synapses: list[_Synapse]
+    synapses: list[Synapse]
     depth: int
     a: float  # dt / tau_mem (0 for IF)
     b: float | None  # dt / tau_syn (CubaLIF)
@@ -48,19 +51,37 @@ class _Stage:
         return int(np.prod(self.shape))
 
     @property
-    def ff(self) -> _Synapse:
+    def ff(self) -> Synapse:
         return next(s for s in self.synapses if s.source != self.name)
 
     @property
-    def rec(self) -> _Synapse | None:
+    def rec(self) -> Synapse | None:
         return next((s for s in self.synapses if s.source == self.name), None)
 
 
 @dataclass
-class _Quantized:
+class Quantized:
     """Integer parameters of one stage at one scale."""
 
     q: float
     weights: dict[str, np.ndarray]
-    params: dict
+    params: LoihiCuba
     clipped: int  # weights clipped to the 8-bit range
+
+
+def synapse_layer(s: Synapse, weight: np.ndarray, delayed: bool = True) -> Layer:
+    """The Program layer of a synapse: Lava's Dense/Conv sends ``W s(t-1)``, one step of delay."""
+    if s.op == "dense":
+        op = Dense(weight)
+        in_shape, out_shape = (int(np.prod(s.src_shape)),), (int(np.prod(s.out_shape)),)
+    else:
+        c = s.conv
+        op = Conv2d(weight, None, c["stride"], c["padding"], c["dilation"], c["groups"])
+        in_shape, out_shape = s.src_shape, s.out_shape
+    edges = {"delayed_inputs": (s.source,)} if delayed else {"inputs": (s.source,)}
+    return Layer(s.name, op, in_shape, out_shape, **edges)
+
+
+def neuron_layer(st: Stage, params: LoihiCuba) -> Layer:
+    """The Program layer of a stage's neurons, reading its synapses in the same step."""
+    return Layer(st.name, Neuron(params), st.shape, st.shape, inputs=tuple(s.name for s in st.synapses))

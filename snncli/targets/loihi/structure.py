@@ -4,7 +4,7 @@ What the chip runs
 ------------------
 A Loihi program is a chain of netx blocks, each one synapse (Dense, Conv, or Dense
 plus a recurrent Dense) feeding one layer of Lava ``LIF`` neurons (bit-accurate
-CUBA model, see :mod:`snncli.hwsim.loihi_neuron`).  ``lower`` maps NIR onto it:
+CUBA model, see :mod:`snncli.targets.loihi.arithmetic`).  ``lower`` maps NIR onto it:
 
 * ``LIF``, ``IF``, ``CubaLIF`` -> a ``neuron`` layer (``neuron="loihi_cuba"``) with
   Lava's integer parameters ``du, dv`` (12-bit decays), ``vth`` (17-bit threshold
@@ -38,9 +38,11 @@ import math
 import nir
 import numpy as np
 
+from snncli.core.program import conv_output_hw, pair
 from snncli.errors import SnnCliError
-from snncli.targets.graph import GraphNode, conv_pair, conv_padding, param
-from snncli.targets.loihi.stages import _Stage, _Synapse
+from snncli.hwsim.synapses import pool2d_table
+from snncli.nirgraph.check import GraphNode, conv_padding
+from snncli.targets.loihi.stages import Stage, Synapse
 
 SUPPORTED = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Flatten,
              nir.LIF, nir.IF, nir.CubaLIF)  # fmt: skip
@@ -49,7 +51,7 @@ _SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d)
 _FOLDABLE = (nir.SumPool2d, nir.AvgPool2d, nir.Flatten)
 
 
-def _structure(order: list[GraphNode], dt: float, preset: str, warnings: list[str]):
+def build_stages(order: tuple[GraphNode, ...], dt: float, preset: str, warnings: list[str]):
     """Validate the graph against what netx/Lava can run; return (input, stages, output)."""
     nodes = {g.name: g for g in order}
     for g in order:
@@ -68,7 +70,7 @@ def _structure(order: list[GraphNode], dt: float, preset: str, warnings: list[st
         )
     input_node, output_node = inputs[0], outputs[0]
 
-    stages: list[_Stage] = []
+    stages: list[Stage] = []
     depth = {input_node.name: 0}
     for g in order:
         if not isinstance(g.node, _NEURONS):
@@ -136,7 +138,7 @@ def _unsupported(g: GraphNode) -> str:
     return f"the loihi target cannot lower node {g.name!r} ({kind}): {why}"
 
 
-def _trace_synapse(s: GraphNode, nodes: dict[str, GraphNode], consumers) -> _Synapse:
+def _trace_synapse(s: GraphNode, nodes: dict[str, GraphNode], consumers) -> Synapse:
     """Walk back from a synapse through Flatten/pool nodes to its Input/neuron source, folding them in."""
     sources = [*s.inputs, *s.delayed_inputs]
     if len(sources) != 1:
@@ -160,9 +162,8 @@ def _trace_synapse(s: GraphNode, nodes: dict[str, GraphNode], consumers) -> _Syn
         weight = np.asarray(node.weight, dtype=np.float64)
         for c in chain:  # nearest first
             if isinstance(c.node, (nir.SumPool2d, nir.AvgPool2d)):
-                from snncli.hwsim.synapses import pool2d_table
-
-                (kh, kw), stride, pad = conv_pair(c.node.kernel_size), conv_pair(c.node.stride), conv_pair(c.node.padding)
+                (kh, kw), stride, pad = pair(c.node.kernel_size, "kernel", 1), pair(c.node.stride, "stride", 1), \
+                    pair(c.node.padding, "padding", 0)
                 table = pool2d_table(c.in_shape, c.out_shape, (kh, kw), stride, pad, isinstance(c.node, nir.AvgPool2d))
                 weight = np.asarray((table @ weight.T)).T  # [n_out, n_in of the pool]
         bias = np.asarray(node.bias, dtype=np.float64).reshape(-1) if isinstance(node, nir.Affine) else None
@@ -172,17 +173,18 @@ def _trace_synapse(s: GraphNode, nodes: dict[str, GraphNode], consumers) -> _Syn
                 f"synapse {s.name!r}: folded weight has {weight.shape[1]} columns, source {src.name!r} has {n_src} outputs"
             )
         out = (weight.shape[0],)
-        return _Synapse(s.name, src.name, "dense", weight, _nonzero(bias), tuple(src.out_shape), out, None, folded)
+        return Synapse(s.name, src.name, "dense", weight, _nonzero(bias), tuple(src.out_shape), out, None, folded)
     # Conv2d
     weight = np.asarray(node.weight, dtype=np.float64)
-    stride = conv_pair(node.stride)
+    stride = pair(node.stride, "stride", 1)
     padding = conv_padding(node, weight.shape[2:])
-    dilation = conv_pair(node.dilation)
+    dilation = pair(node.dilation, "dilation", 1)
     pool = 1
     for c in chain:
         if isinstance(c.node, nir.Flatten):
             raise SnnCliError(f"Conv2d {s.name!r} reads a Flatten ({c.name!r}); netx convolutions take C,H,W maps")
-        (kh, kw), (sy, sx), (py, px) = conv_pair(c.node.kernel_size), conv_pair(c.node.stride), conv_pair(c.node.padding)
+        (kh, kw), (sy, sx) = pair(c.node.kernel_size, "kernel", 1), pair(c.node.stride, "stride", 1)
+        py, px = pair(c.node.padding, "padding", 0)
         if (kh, kw) != (sy, sx) or kh != kw or (py, px) != (0, 0):
             raise SnnCliError(
                 f"pool {c.name!r} (kernel {kh}x{kw}, stride {sy}x{sx}, padding {py}x{px}): netx has no pooling layer and "
@@ -207,40 +209,30 @@ def _trace_synapse(s: GraphNode, nodes: dict[str, GraphNode], consumers) -> _Syn
     src_shape = tuple(src.out_shape)
     if len(src_shape) != 3:
         raise SnnCliError(f"Conv2d {s.name!r} reads {src.name!r} of shape {list(src_shape)}; it needs C,H,W")
-    out = _conv_out_shape(src_shape, weight.shape, conv)
+    out = (int(weight.shape[0]), *conv_output_hw(src_shape[1:], weight.shape[2:], stride, padding, dilation))
     if out != tuple(s.out_shape):
         raise SnnCliError(f"internal: folding into {s.name!r} gives shape {out}, expected {s.out_shape}")
     bias = None
     if node.bias is not None and np.any(np.asarray(node.bias) != 0):
         bias = np.repeat(np.asarray(node.bias, dtype=np.float64).reshape(-1), out[1] * out[2])
-    return _Synapse(s.name, src.name, "conv2d", weight, bias, src_shape, out, conv, folded, pool)
+    return Synapse(s.name, src.name, "conv2d", weight, bias, src_shape, out, conv, folded, pool)
 
 
 def _nonzero(bias):
     return bias if bias is not None and np.any(bias != 0) else None
 
 
-def _conv_out_shape(in_shape, wshape, conv) -> tuple[int, int, int]:
-    (sy, sx), (py, px), (dy, dx) = conv["stride"], conv["padding"], conv["dilation"]
-    kh, kw = wshape[2:]
-    h = (in_shape[1] + 2 * py - dy * (kh - 1) - 1) // sy + 1
-    w = (in_shape[2] + 2 * px - dx * (kw - 1) - 1) // sx + 1
-    return (int(wshape[0]), int(h), int(w))
-
-
 def _uniform(g: GraphNode, key: str) -> float:
-    value = param(g.node, key, g.out_shape)
+    value = g.param(key)
     if not np.all(value == value.flat[0]):
         raise SnnCliError(f"node {g.name!r}: Lava's LIF takes one {key} per layer, this one varies across neurons")
     return float(value.flat[0])
 
 
-def _neuron_stage(g: GraphNode, synapses: list[_Synapse], dt: float, preset: str, warnings: list[str]) -> _Stage:
+def _neuron_stage(g: GraphNode, synapses: list[Synapse], dt: float, preset: str, warnings: list[str]) -> Stage:
     node, shape = g.node, tuple(g.out_shape)
     kind = type(node).__name__
-    mode = (node.metadata or {}).get("reset_mode", "zero")
-    if isinstance(mode, bytes):
-        mode = mode.decode()
+    mode = g.reset_mode()
     if mode != "zero":
         raise SnnCliError(
             f"node {g.name!r} ({kind}) resets by {mode}: Loihi's LIF (Lava, netx CUBA) resets to 0, not by "
@@ -248,7 +240,7 @@ def _neuron_stage(g: GraphNode, synapses: list[_Synapse], dt: float, preset: str
         )
     if node.v_reset is not None and np.any(np.asarray(node.v_reset) != 0):
         raise SnnCliError(f"node {g.name!r} ({kind}): Loihi's LIF resets to 0; v_reset must be 0")
-    r = param(node, "r", shape).reshape(-1)
+    r = g.param("r").reshape(-1)
     v_th = _uniform(g, "v_threshold")
     if v_th <= 0:
         raise SnnCliError(f"node {g.name!r}: v_threshold must be positive on Loihi, got {v_th}")
@@ -259,7 +251,7 @@ def _neuron_stage(g: GraphNode, synapses: list[_Synapse], dt: float, preset: str
         a = dt / _uniform(g, "tau_mem" if isinstance(node, nir.CubaLIF) else "tau")
         if not 0 < a <= 1:
             raise SnnCliError(f"node {g.name!r}: dt/tau = {a:g} must lie in (0, 1] for a 12-bit Loihi decay")
-        gain, leak = a * r, a * param(node, "v_leak", shape).reshape(-1)
+        gain, leak = a * r, a * g.param("v_leak").reshape(-1)
     bias_gain = gain
     if isinstance(node, nir.CubaLIF):
         if preset == "nir-paper":
@@ -267,7 +259,7 @@ def _neuron_stage(g: GraphNode, synapses: list[_Synapse], dt: float, preset: str
         b = dt / _uniform(g, "tau_syn")
         if not 0 < b <= 1:
             raise SnnCliError(f"node {g.name!r}: dt/tau_syn = {b:g} must lie in (0, 1] for a 12-bit Loihi decay")
-        w_in = param(node, "w_in", shape).reshape(-1)
+        w_in = g.param("w_in").reshape(-1)
         bias_gain = gain * w_in  # steady state of the current: i = w_in * bias
         gain = gain * b * w_in
     bias_f = leak.astype(np.float64).copy()
@@ -286,4 +278,4 @@ def _neuron_stage(g: GraphNode, synapses: list[_Synapse], dt: float, preset: str
             per_channel = gain.reshape(shape[0], -1)
             if not np.allclose(per_channel, per_channel[:, :1], rtol=1e-12, atol=0):
                 raise SnnCliError(f"node {g.name!r}: r (or w_in) varies within a channel; a convolution shares its weights")
-    return _Stage(g.name, kind, shape, synapses, 0, a, b, gain, bias_f, v_th)
+    return Stage(g.name, kind, shape, synapses, 0, a, b, gain, bias_f, v_th)

@@ -76,7 +76,7 @@ _SLAYER = "lava.lib.dl.slayer"
 def _runtime() -> None:
     """Lava's runtime sets the 'fork' start method at import, which fails once anything
     (tqdm, a DataLoader) has touched multiprocessing: import it through the forced path."""
-    from snncli.targets.lava_runtime import import_lava_runtime
+    from snncli.targets.loihi.lava_runtime import import_lava_runtime
 
     import_lava_runtime()
 
@@ -181,11 +181,11 @@ def _monitor_data(monitor) -> np.ndarray:
     return np.asarray(values)
 
 
-def run_dense_lif(weight, lif: dict, inputs: np.ndarray, weight_exp: int = 0):
+def run_dense_lif(weight, lif, inputs: np.ndarray, weight_exp: int = 0):
     """Lava RingBuffer -> Dense -> LIF in fixed point; returns ``(v, u, spikes)``, each [T, M].
 
-    ``weight`` [M, N] integer; ``lif`` holds the LIF process parameters
-    ``du, dv, vth, bias_mant, bias_exp``; ``inputs`` [T, N] binary spikes.
+    ``weight`` [M, N] integer; ``lif`` a :class:`~snncli.targets.loihi.arithmetic.LoihiCuba`
+    (the LIF process parameters ``du, dv, vth, bias_mant, bias_exp``); ``inputs`` [T, N] binary spikes.
     """
     _runtime()
     from lava.magma.core.run_conditions import RunSteps
@@ -200,7 +200,8 @@ def run_dense_lif(weight, lif: dict, inputs: np.ndarray, weight_exp: int = 0):
     weight = np.asarray(weight, dtype=np.int32)
     src = RingBuffer(data=inputs.T.astype(float))
     dense = Dense(weights=weight, weight_exp=int(weight_exp))
-    neuron = LIF(shape=(weight.shape[0],), **{k: lif[k] for k in ("du", "dv", "vth", "bias_mant", "bias_exp") if k in lif})
+    neuron = LIF(shape=(weight.shape[0],), du=lif.du, dv=lif.dv, vth=lif.vth, bias_mant=lif.bias_mant,
+                 bias_exp=lif.bias_exp)
     src.s_out.connect(dense.s_in)
     dense.a_out.connect(neuron.a_in)
     monitors = {name: Monitor() for name in ("v", "u", "s")}

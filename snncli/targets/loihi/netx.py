@@ -41,7 +41,7 @@ no weight exponent field netx would read (``wgtExp`` is never used by
 ``create_dense``/``create_conv``): the exponent netx picks cancels out exactly.
 
 Resets: a Program whose neuron layers carry ``reset_step`` 1, 2, ... (one per block,
-:mod:`snncli.hwsim.loihi_neuron`) runs as ``Network(..., reset_interval=T,
+:mod:`snncli.targets.loihi.arithmetic`) runs as ``Network(..., reset_interval=T,
 reset_offset=1)`` with T the steps per sample: netx then builds ``LIFReset`` neurons and
 resets block i at step i + 1 of every T (``Network._create`` offsets each block by one).
 
@@ -53,14 +53,15 @@ file field for it; the sidecar JSON written by ``snncli.targets.loihi.write`` sa
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 
 import numpy as np
 
+from snncli.core.files import atomic_write
+from snncli.core.program import Layer, Program
 from snncli.errors import SnnCliError
-from snncli.hwsim.loihi_neuron import dense_effective_weights
-from snncli.targets.program import Program
+from snncli.targets.loihi.arithmetic import LoihiCuba, dense_effective_weights
 
 
 def netx_optimize_weight_bits(weight) -> tuple[np.ndarray, int, int, str]:
@@ -108,28 +109,25 @@ def _str(group, key: str, value: str) -> None:
     group.create_dataset(key, (1,), "S10", [value.encode("ascii")])
 
 
-def _neuron(group, params: dict) -> None:
-    for key in ("du", "dv", "vth", "bias_exp"):
-        if np.ndim(params[key]) != 0:
-            raise SnnCliError(f"netx CUBA neurons share one {key} per layer; got an array")
-    if params.get("bias_mant") is not None and np.any(params["bias_mant"]) and int(params["bias_exp"]) != 6:
+def _neuron(group, params: LoihiCuba) -> None:
+    if np.any(params.bias_mant) and params.bias_exp != 6:
         raise SnnCliError("netx fixes the bias exponent to 6; lower with bias_exp = 6")
     n = group.create_group("neuron")
     _str(n, "type", "CUBA")
-    n.create_dataset("iDecay", data=int(params["du"]) + 1)  # netx: du = iDecay - 1
-    n.create_dataset("vDecay", data=int(params["dv"]))
-    n.create_dataset("vThMant", data=int(params["vth"]))
+    n.create_dataset("iDecay", data=params.du + 1)  # netx: du = iDecay - 1
+    n.create_dataset("vDecay", data=params.dv)
+    n.create_dataset("vThMant", data=params.vth)
     n.create_dataset("refDelay", data=1)
     n.create_dataset("gradedSpike", data=False)
 
 
-def _synapses(program: Program, neuron) -> tuple:
+def _synapses(program: Program, neuron: Layer) -> tuple:
     """(feed-forward synapse layer, recurrent synapse layer or None) of a neuron layer."""
     syns = [program.layer(s) for s in neuron.inputs]
-    if neuron.delayed_inputs or any(s.op not in ("dense", "conv2d") for s in syns):
+    if neuron.delayed_inputs or any(s.kind not in ("dense", "conv2d") for s in syns):
         raise SnnCliError(f"netx: neuron layer {neuron.name!r} must read only dense/conv2d layers, in the same step")
-    ff = [s for s in syns if s.delayed_inputs != [neuron.name]]
-    rec = [s for s in syns if s.delayed_inputs == [neuron.name]]
+    ff = [s for s in syns if s.delayed_inputs != (neuron.name,)]
+    rec = [s for s in syns if s.delayed_inputs == (neuron.name,)]
     if len(ff) != 1 or len(rec) > 1:
         raise SnnCliError(f"netx: neuron layer {neuron.name!r} needs one feed-forward and at most one recurrent synapse")
     return ff[0], (rec[0] if rec else None)
@@ -146,13 +144,13 @@ def netx_blocks(program: Program) -> list[tuple[str, str]]:
     if len(inputs) != 1:
         raise SnnCliError("netx: the program must have exactly one input layer")
     for layer in program.layers:
-        if layer.op not in ("input", "output", "dense", "conv2d", "neuron"):
-            raise SnnCliError(f"netx writer does not support op {layer.op!r} (layer {layer.name!r})")
-        if layer.op == "neuron" and layer.neuron != "loihi_cuba":
-            raise SnnCliError(f"netx: neuron layer {layer.name!r} uses model {layer.neuron!r}, not loihi_cuba")
+        if layer.kind not in ("input", "output", "dense", "conv2d", "neuron"):
+            raise SnnCliError(f"netx writer does not support op {layer.kind!r} (layer {layer.name!r})")
+        if layer.kind == "neuron" and not isinstance(layer.neuron, LoihiCuba):
+            raise SnnCliError(f"netx: neuron layer {layer.name!r} uses model {layer.neuron.model!r}, not loihi_cuba")
     blocks = [("input", inputs[0].name)]
     previous = inputs[0]
-    resets = [layer.params.get("reset_step") for layer in program.neuron_layers]
+    resets = [layer.neuron.reset_step for layer in program.neuron_layers]
     if any(r is not None for r in resets) and resets != list(range(1, len(resets) + 1)):
         raise SnnCliError(
             f"netx resets block i at step i + 1 (Network(reset_interval=T, reset_offset=1)); the program's "
@@ -160,26 +158,26 @@ def netx_blocks(program: Program) -> list[tuple[str, str]]:
         )
     for neuron in program.neuron_layers:
         ff, rec = _synapses(program, neuron)
-        if ff.delayed_inputs != [previous.name] or ff.inputs:
+        if ff.delayed_inputs != (previous.name,) or ff.inputs:
             raise SnnCliError(
                 f"netx describes a chain: synapse {ff.name!r} must read {previous.name!r} (one step delayed), "
-                f"it reads {ff.inputs + ff.delayed_inputs}"
+                f"it reads {list(ff.inputs + ff.delayed_inputs)}"
             )
-        if ff.op == "conv2d":
+        if ff.kind == "conv2d":
             if rec is not None:
                 raise SnnCliError(f"netx has no recurrent convolutional block ({neuron.name!r})")
             if len(previous.out_shape) != 3:
                 raise SnnCliError(f"netx: conv {ff.name!r} needs a C,H,W input")
             blocks.append(("conv", neuron.name))
         else:
-            if rec is not None and rec.op != "dense":
+            if rec is not None and rec.kind != "dense":
                 raise SnnCliError(f"netx: recurrent synapse {rec.name!r} must be dense")
-            if len(previous.out_shape) > 1 and previous.op != "input":
+            if len(previous.out_shape) > 1 and previous.kind != "input":
                 blocks.append(("flatten", ff.name))
             blocks.append(("dense_rec" if rec is not None else "dense", neuron.name))
         previous = neuron
     outputs = program.output_layers
-    if len(outputs) != 1 or outputs[0].inputs != [previous.name]:
+    if len(outputs) != 1 or outputs[0].inputs != (previous.name,):
         raise SnnCliError(f"netx: the output must read the last neuron layer {previous.name!r}")
     return blocks
 
@@ -195,8 +193,8 @@ def _check_dense(name: str, weight: np.ndarray, label: str) -> None:
 
 
 def _bias(g, layer, per_channel: bool) -> None:
-    bias = layer.params.get("bias_mant")
-    if bias is None or not np.any(bias):
+    bias = layer.neuron.bias_mant
+    if not np.any(bias):
         return
     bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), layer.out_shape)
     if per_channel:
@@ -209,72 +207,55 @@ def _bias(g, layer, per_channel: bool) -> None:
         g.create_dataset("bias", data=bias.reshape(-1).copy())
 
 
-def _readable(path: str) -> None:
-    """mkstemp creates files 0600; give the artifact the permissions a plain open() would."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def write_netx(program: Program, path: str | os.PathLike) -> list[tuple[str, str]]:
     """Write ``program`` (target ``loihi``) as a netx HDF5 file, atomically; returns its blocks."""
+    blocks = netx_blocks(program)
+    buf = io.BytesIO()
+    _write_blocks(program, blocks, buf)
+    atomic_write(path, lambda f: f.write(buf.getbuffer()))
+    return blocks
+
+
+def _write_blocks(program: Program, blocks: list[tuple[str, str]], fileobj) -> None:
     import h5py
 
-    blocks = netx_blocks(program)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise SnnCliError(f"output folder does not exist: {directory}")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".h5")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as h5:
-            root = h5.create_group("layer")
-            for i, (kind, name) in enumerate(blocks):
-                g = root.create_group(str(i))
-                layer = program.layer(name)
-                _str(g, "type", kind)
-                if kind == "input":
-                    g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))  # C,H,W; netx reverses
-                    continue
-                if kind == "flatten":
-                    g.create_dataset("shape", data=np.array(layer.in_shape, dtype=np.int64))
-                    continue
-                ff, rec = _synapses(program, layer)
-                weight = np.asarray(ff.params["weight"], dtype=np.int64)
-                for syn in (ff, rec):
-                    if syn is not None and int(syn.params.get("weight_exp", 0)) != 0:
-                        raise SnnCliError(f"netx has no weight exponent field: {syn.name!r} needs weight_exp = 0")
-                wrap = layer.params.get("in_wrap_bits")
-                if (kind == "conv") != (wrap is not None and int(wrap) == 24):
-                    raise SnnCliError(
-                        f"neuron layer {name!r}: in_wrap_bits must be 24 exactly when a Lava Conv feeds it "
-                        "(PyConvModelFixed wraps its output to 24 bits)"
-                    )
-                if kind == "conv":
-                    if weight.min(initial=0) < -256 or weight.max(initial=0) > 255:
-                        raise SnnCliError(f"conv {ff.name!r}: weights must be 8-bit mantissas in [-256, 255]")
-                    g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))
+    with h5py.File(fileobj, "w") as h5:
+        root = h5.create_group("layer")
+        for i, (kind, name) in enumerate(blocks):
+            g = root.create_group(str(i))
+            layer = program.layer(name)
+            _str(g, "type", kind)
+            if kind == "input":
+                g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))  # C,H,W; netx reverses
+                continue
+            if kind == "flatten":
+                g.create_dataset("shape", data=np.array(layer.in_shape, dtype=np.int64))
+                continue
+            ff, rec = _synapses(program, layer)
+            weight = np.asarray(ff.op.weight, dtype=np.int64)
+            if (kind == "conv") != (layer.neuron.in_wrap_bits == 24):
+                raise SnnCliError(
+                    f"neuron layer {name!r}: in_wrap_bits must be 24 exactly when a Lava Conv feeds it "
+                    "(PyConvModelFixed wraps its output to 24 bits)"
+                )
+            if kind == "conv":
+                if weight.min(initial=0) < -256 or weight.max(initial=0) > 255:
+                    raise SnnCliError(f"conv {ff.name!r}: weights must be 8-bit mantissas in [-256, 255]")
+                g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))
+                g.create_dataset("weight", data=weight)
+                for key in ("stride", "padding", "dilation"):
+                    g.create_dataset(key, data=np.array(getattr(ff.op, key), dtype=np.int64).reshape(2))
+                g.create_dataset("groups", data=int(ff.op.groups))
+                _bias(g, layer, per_channel=True)
+            else:
+                g.create_dataset("shape", data=np.array([layer.size], dtype=np.int64))
+                if rec is None:
+                    _check_dense(ff.name, weight, repr(ff.name))
                     g.create_dataset("weight", data=weight)
-                    for key in ("stride", "padding", "dilation"):
-                        g.create_dataset(key, data=np.array(ff.params[key], dtype=np.int64).reshape(2))
-                    g.create_dataset("groups", data=int(ff.params["groups"]))
-                    _bias(g, layer, per_channel=True)
                 else:
-                    g.create_dataset("shape", data=np.array([layer.size], dtype=np.int64))
-                    if rec is None:
-                        _check_dense(ff.name, weight, repr(ff.name))
-                        g.create_dataset("weight", data=weight)
-                    else:
-                        w_rec = np.asarray(rec.params["weight"], dtype=np.int64)
-                        _check_dense(ff.name, np.hstack([weight, w_rec]), f"[{ff.name!r} | {rec.name!r}]")
-                        g.create_dataset("weight", data=weight)
-                        g.create_dataset("weight_rec", data=w_rec)
-                    _bias(g, layer, per_channel=False)
-                _neuron(g, layer.params)
-        _readable(tmp)
-        os.replace(tmp, path)  # atomic: a failure never leaves a half-written file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return blocks
+                    w_rec = np.asarray(rec.op.weight, dtype=np.int64)
+                    _check_dense(ff.name, np.hstack([weight, w_rec]), f"[{ff.name!r} | {rec.name!r}]")
+                    g.create_dataset("weight", data=weight)
+                    g.create_dataset("weight_rec", data=w_rec)
+                _bias(g, layer, per_channel=False)
+            _neuron(g, layer.neuron)

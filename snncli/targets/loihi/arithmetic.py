@@ -10,7 +10,7 @@ spike for spike and voltage for voltage.  Sources (lava-nc 0.10.0):
 * synapse: ``lava/proc/dense/models.py`` ``AbstractPyDenseModelBitAcc.run_spk`` with
   ``lava/utils/weightutils.py`` ``determine_sign_mode``/``clip_weights``/``truncate_weights``.
 
-Neuron parameters are Lava ``LIF`` process parameters (integers)::
+Neuron parameters (:class:`LoihiCuba`) are Lava ``LIF`` process parameters (integers)::
 
     du, dv      12-bit unsigned decays (0..4095), in 1/4096 per step
     vth         threshold mantissa (17-bit unsigned)
@@ -50,8 +50,12 @@ only where it is provably the identity (values already in range, decay factor 0 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
+from snncli.core.program import NeuronModel, array
 from snncli.errors import SnnCliError
 
 UV_BITS = 24  # AbstractPyLifModelFixed.uv_bitwidth
@@ -63,10 +67,42 @@ ACT_SHIFT = 6  # .act_shift: synaptic input MSB-aligned by 6 bits
 DS_OFFSET = 1  # current decay offset (du + 1): du = 4095 decays fully
 DM_OFFSET = 0  # voltage decay offset
 
-NEURON_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")  # + optional in_wrap_bits, reset_step
 
 
-def _i32(x: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class LoihiCuba:
+    """One Loihi 2 CUBA LIF layer's integer parameters (equations in the module docstring).
+
+    ``du``, ``dv`` 12-bit decays; ``vth`` threshold mantissa; ``bias_mant`` [layer shape]
+    with ``bias_exp``; ``reset_step``: ``u = v = 0`` at that step (Lava ``LIFReset``);
+    ``in_wrap_bits``: the feeding Conv wraps its output to this many bits.
+    """
+
+    model: ClassVar[str] = "loihi_cuba"
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray
+    bias_exp: int = 6
+    reset_step: int | None = None
+    in_wrap_bits: int | None = None
+
+    def __post_init__(self):
+        for key in ("du", "dv"):
+            if not 0 <= int(getattr(self, key)) <= 4095:
+                raise SnnCliError(f"loihi_cuba {key} must be a 12-bit decay in 0..4095, got {getattr(self, key)}")
+        for key in ("du", "dv", "vth", "bias_exp"):
+            object.__setattr__(self, key, int(getattr(self, key)))
+        bias = array(self.bias_mant, "loihi_cuba bias_mant")
+        if not np.array_equal(bias, np.round(bias)):
+            raise SnnCliError("loihi_cuba bias_mant must hold integers")
+        object.__setattr__(self, "bias_mant", bias.astype(np.int64))
+        for key in ("reset_step", "in_wrap_bits"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, int(getattr(self, key)))
+
+
+def i32(x: np.ndarray) -> np.ndarray:
     """Wrap int64 values to int32 two's complement, kept in int64."""
     return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
@@ -97,25 +133,23 @@ def effective_bias(bias_mant, bias_exp) -> np.ndarray:
     """AbstractPyLifModelFixed.scale_bias: ``mant << exp`` or ``mant >> -exp`` (floor)."""
     mant = np.asarray(bias_mant, dtype=np.int64)
     exp = np.asarray(bias_exp, dtype=np.int64)
-    return _i32(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)))
+    return i32(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)))
 
 
-def loihi_cuba_init(shape, batch: int, params: dict) -> dict[str, np.ndarray]:
+def loihi_cuba_init(shape, batch: int, params: LoihiCuba) -> dict[str, np.ndarray]:
     """Zero current ``u`` and voltage ``v`` (Lava LIF defaults u=0, v=0), int64 [B, *shape];
     plus the step counter ``t`` (0-d) when the layer has ``reset_step``."""
     full = (int(batch), *tuple(shape))
     state = {"u": np.zeros(full, dtype=np.int64), "v": np.zeros(full, dtype=np.int64)}
-    if params.get("reset_step") is not None:
+    if params.reset_step is not None:
         state["t"] = np.zeros((), dtype=np.int64)
     return state
 
 
-def loihi_cuba_step(state: dict[str, np.ndarray], x: np.ndarray, params: dict):
+def loihi_cuba_step(state: dict[str, np.ndarray], x: np.ndarray, params: LoihiCuba):
     """One Loihi CUBA LIF step (equations in the module docstring).
 
-    ``x`` is the integer synaptic input ``a_in`` this step ([B, *shape]); ``params``
-    holds ``du, dv, vth, bias_mant, bias_exp`` (scalars or arrays broadcastable to
-    the shape).  Returns ``(new_state, spikes)`` with int64 0/1 spikes.
+    ``x`` is the integer synaptic input ``a_in`` this step ([B, *shape]).  Returns ``(new_state, spikes)`` with int64 0/1 spikes.
     """
     x = np.asarray(x)
     if x.dtype.kind == "f":
@@ -128,33 +162,33 @@ def loihi_cuba_step(state: dict[str, np.ndarray], x: np.ndarray, params: dict):
     a = x if x.dtype == np.int64 else x.astype(np.int64)
     lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
     if lo < -(1 << 31) or hi >= 1 << 31:  # the a_in message is int32 (PyDenseModelBitAcc.a_out)
-        a = _i32(a)
+        a = i32(a)
         lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
-    if params.get("in_wrap_bits") is not None:  # PyConvModelFixed: signed_clamp(a, 24)
-        half = 1 << (int(params["in_wrap_bits"]) - 1)
+    if params.in_wrap_bits is not None:  # PyConvModelFixed: signed_clamp(a, 24)
+        half = 1 << (params.in_wrap_bits - 1)
         if lo < -half or hi >= half:
-            a = signed_wrap(a, params["in_wrap_bits"])
+            a = signed_wrap(a, params.in_wrap_bits)
             lo, hi = int(a.min()), int(a.max())
     u, v = state["u"], state["v"]
     t = state.get("t")
-    if t is not None and int(t) == int(params["reset_step"]):  # LIFReset: u = v = 0 before integrating
+    if t is not None and int(t) == params.reset_step:  # LIFReset: u = v = 0 before integrating
         u, v = np.zeros_like(u), np.zeros_like(v)
     # current: decay (du + ds_offset), add input << act_shift (int32), wrap once at 24 bits
-    u = _decay(u, np.asarray(params["du"], dtype=np.int64) + DS_OFFSET)
+    u = _decay(u, params.du + DS_OFFSET)
     u = u + (a << ACT_SHIFT)  # int64: exact; i32(u + i32(a << 6)) == i32(u + (a << 6)) (mod 2**32)
     if u.size and (u.max() >= 1 << 31 or u.min() < -(1 << 31)):
-        u = _i32(u)
+        u = i32(u)
     if u.size and (u.max() > MAX_UV or u.min() <= -MAX_UV):
         u = np.where(u > MAX_UV, u - 2 * MAX_UV, np.where(u <= -MAX_UV, u + 2 * MAX_UV, u))
     # voltage: decay (dv + dm_offset), add current and bias (int32), saturate at 24 bits
-    v = _decay(v, np.asarray(params["dv"], dtype=np.int64) + DM_OFFSET)
-    bias = effective_bias(params.get("bias_mant", 0), params.get("bias_exp", 0))
+    v = _decay(v, params.dv + DM_OFFSET)
+    bias = effective_bias(params.bias_mant, params.bias_exp)
     v = v + u + bias
     if v.size and (v.max() >= 1 << 31 or v.min() < -(1 << 31)):  # int32 wrap (an identity inside the range)
-        v = _i32(v)
+        v = i32(v)
     v = np.clip(v, -MAX_UV + 1, MAX_UV - 1)
     # PyLifModelBitAcc.spiking_activation: strict v > vth << 6; reset_voltage: v = 0
-    spikes = v > (np.asarray(params["vth"], dtype=np.int64) << VTH_SHIFT)
+    spikes = v > (params.vth << VTH_SHIFT)
     v = np.where(spikes, 0, v)
     new = {"u": u, "v": v}
     if t is not None:
@@ -197,4 +231,7 @@ def dense_accumulate(weights_eff: np.ndarray, spikes: np.ndarray, weight_exp: in
     s = (np.asarray(spikes) != 0).astype(np.int64)
     acc = s @ np.asarray(weights_eff, dtype=np.int64).T
     acc = acc << weight_exp if weight_exp > 0 else acc >> (-weight_exp)
-    return _i32(acc)
+    return i32(acc)
+
+
+MODEL = NeuronModel(LoihiCuba, loihi_cuba_init, loihi_cuba_step)
