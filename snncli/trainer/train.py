@@ -485,6 +485,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, on_epo
         if state["stdp"] is not None and state["stdp"]["after"] is None:  # the last STDP weights, before selection
             state["stdp"]["after"] = {"val_acc": metrics[-1]["val_acc"], "epoch": metrics[-1]["epoch"],
                                       "test_acc": _evaluate_split(model, ds.test_x, ds.test_y, cfg, device, _TEST_DRAWS)["acc"]}
+        _dump_final_weights(model, rank)
         result = _final_test(state, model, ds, cfg, device, total_epochs)
         if main:
             best_payload = load_checkpoint(ckpt_dir / "best.pt", device)
@@ -502,6 +503,14 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, on_epo
             "stdp": state["stdp"], "epochs": len(metrics), "seconds": sum(m["seconds"] for m in metrics),
             "run_dir": str(run_dir), "device": str(device), "dataset": info,
             "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _dump_final_weights(model: nn.Module, rank: int) -> None:
+    """Test hook: with ``SNNCLI_TEST_DUMP_WEIGHTS=DIR`` every rank saves its final weights as
+    ``DIR/rank{r}.pt`` (so a test can check that DDP ranks end identical)."""
+    folder = os.environ.get("SNNCLI_TEST_DUMP_WEIGHTS")
+    if folder:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, Path(folder) / f"rank{rank}.pt")
 
 
 def _pct(x) -> str:
