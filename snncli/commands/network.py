@@ -1,0 +1,108 @@
+"""A network to run: a ``.nir`` graph lowered for a target, or a Program file, with its physics.
+
+The time step and the reading a graph or Program records are used unless a flag
+says otherwise, and a flag that contradicts them is refused unless forced
+(:func:`snncli.core.physics.resolve`).  A Program is already lowered: its target,
+``dt`` and reading are fixed, so a flag that contradicts them is always refused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snncli.commands.console import Console
+from snncli.core.physics import DEFAULT_DT, check_dt, resolve, same_value
+from snncli.core.program import Program
+from snncli.errors import SnnCliError
+from snncli.nirgraph.check import CheckedGraph, metadata_value
+from snncli.nirgraph.io import read_nir
+from snncli.targets import get_target, lower, make_options
+
+DEFAULT_TARGET = "float"
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+_ZIP = b"PK\x03\x04"
+
+
+@dataclass
+class Network:
+    """A lowered Program, the graph it came from (None for a Program file), and how its physics was chosen."""
+
+    program: Program
+    graph: CheckedGraph | None = None
+    settings: dict = field(default_factory=dict)  # name -> {"value", "origin"}
+
+
+def file_kind(path: str) -> str:
+    """``"nir"`` or ``"program"``, from the file's first bytes (a clear error for anything else)."""
+    if not os.path.exists(path):
+        raise SnnCliError(f"file not found: {path}")
+    if os.path.isdir(path):
+        raise SnnCliError(f"{path} is a folder; give a .nir graph or a .npz Program (a run directory works with "
+                          "`snncli export` and `snncli parity`)")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(_ZIP):
+        return "program"
+    if head.startswith(_HDF5):
+        if os.path.exists(path + ".program.npz"):
+            raise SnnCliError(f"{path} is a chip artifact; simulate the Program written beside it: {path}.program.npz")
+        return "nir"
+    raise SnnCliError(f"{path} is neither a NIR graph (HDF5) nor an snncli Program (.npz)")
+
+
+def open_network(path: str, console: Console, target: str | None = None, options: dict | None = None,
+                 dt: float | None = None, reading: str | None = None, override: frozenset = frozenset(),
+                 calibration: np.ndarray | None = None) -> Network:
+    """The Program to run from ``path``: a Program file as it is, a graph lowered for ``target``."""
+    options = {k: v for k, v in (options or {}).items() if v is not None and v is not False}
+    if file_kind(path) == "program":
+        return _open_program(path, console, target, options, dt, reading)
+    graph = read_nir(path)
+    return lower_graph(graph, target or DEFAULT_TARGET, console, options, dt, reading, override, calibration,
+                       where=f"the graph {os.path.basename(path)}")
+
+
+def lower_graph(graph: CheckedGraph, target: str, console: Console, options: dict | None = None,
+                dt: float | None = None, reading: str | None = None, override: frozenset = frozenset(),
+                calibration: np.ndarray | None = None, where: str = "the graph") -> Network:
+    """Lower a checked graph with the dt and reading it records (or the flags, see the module docstring)."""
+    impl = get_target(target)
+    meta = graph.metadata
+    settings = {
+        "dt": resolve("dt", None if dt is None else check_dt(dt), metadata_value(meta, "dt"), DEFAULT_DT,
+                      "dt" in override, where),
+        "reading": resolve("reading", reading, metadata_value(meta, "reading"), "nir", "reading" in override, where),
+    }
+    for s in settings.values():
+        if s.note and s.origin == "override":
+            console.warn(s.note)
+        elif s.note and s.name == "dt":
+            console.note(s.note)
+    if calibration is None and impl.needs_calibration:
+        console.note(f"no calibration samples: the {target} target uses its scale rule without calibration data")
+    program = lower(graph, target, check_dt(settings["dt"].value), settings["reading"].value,
+                    make_options(impl, options or {}), calibration)
+    for warning in program.warnings:
+        console.warn(warning)
+    return Network(program, graph, {k: {"value": s.value, "origin": s.origin} for k, s in settings.items()})
+
+
+def _open_program(path: str, console: Console, target, options, dt, reading) -> Network:
+    program = Program.load(path)
+    where = f"the Program {os.path.basename(path)}"
+    fixed = {"target": (target, program.target), "dt": (dt, program.dt), "reading": (reading, program.reading)}
+    for name, (flag, recorded) in fixed.items():
+        if flag is not None and not same_value(flag, recorded):
+            raise SnnCliError(f"{where} was lowered with {name} = {recorded}, and a lowered Program cannot change it: "
+                              f"drop --{name}, or lower the .nir graph again with --{name} {flag}")
+    if options:
+        raise SnnCliError(f"{where} is already lowered for {program.target}; target options "
+                          f"({', '.join('--' + k.replace('_', '-') for k in options)}) apply when lowering a .nir graph")
+    for warning in program.warnings:
+        console.warn(warning)
+    settings = {"dt": {"value": program.dt, "origin": "recorded"},
+                "reading": {"value": program.reading, "origin": "recorded"}}
+    return Network(program, None, settings)

@@ -1,0 +1,162 @@
+"""``snncli simulate``: a graph or Program through hwsim, driven by a dataset or an array.
+
+The pieces stay apart: datasets and encoders (:mod:`snncli.data`) make the input, a
+target lowers the graph (:mod:`snncli.commands.network`), hwsim runs the Program.
+A dataset drives the network as its training run did: the encoder and number of
+steps the graph records, unless flags say otherwise (and contradicting ones are
+refused unless forced, as for ``dt``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from snncli.commands.console import Console
+from snncli.commands.network import Network, open_network
+from snncli.core.files import atomic_write, check_output_path
+from snncli.core.physics import resolve
+from snncli.errors import SnnCliError
+
+MAX_INPUT_BYTES = 4 << 30
+
+
+@dataclass(frozen=True)
+class SimulateRequest:
+    network: str  # .nir graph or .npz Program
+    target: str | None = None  # None: the Program's own, or float for a graph
+    options: dict = field(default_factory=dict)  # the target's options, by field name
+    dataset: str | None = None
+    input: str | None = None  # .npy [T, N, *shape]
+    data_root: str | None = None
+    encoder: str | None = None
+    time_steps: int | None = None
+    limit: int | None = None
+    dt: float | None = None
+    reading: str | None = None
+    override: frozenset = frozenset()
+    record: str | None = None  # .npz for every layer's output and states per step
+    batch_size: int = 256
+    seed: int = 0
+
+
+@dataclass
+class SimulateResult:
+    source: str
+    target: str
+    reading: str
+    dt: float
+    settings: dict
+    samples: int
+    steps: int
+    accuracy: float | None
+    seconds: float
+    layers: list[dict]
+    totals: dict
+    warnings: list[str]
+    notes: list[str]
+    record: str | None = None
+
+    def to_json(self) -> dict:
+        return {"command": "simulate", **vars(self)}
+
+
+def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateResult:
+    from snncli.hwsim.simulate import Simulator, output_window, pad_for_latency
+
+    console = console or Console()
+    if req.record:
+        check_output_path(req.record, "--record file")
+    if req.input and req.dataset:
+        raise SnnCliError("give --dataset or --input, not both")
+    net = open_network(req.network, console, req.target, req.options, req.dt, req.reading, req.override)
+    program = net.program
+    labels = None
+    if req.input:
+        x = _load_input(req.input, req.limit)
+    else:
+        x, labels = _dataset_input(net, req, console)
+    window = output_window(program, x.shape[0])
+    x = pad_for_latency(program, x)
+    simulator = Simulator(program)
+    start = time.perf_counter()
+    with console.progress("hwsim", total=x.shape[1]) as update:
+        result = simulator.run(x, batch_size=req.batch_size, record=bool(req.record), progress=update)
+    seconds = time.perf_counter() - start
+    if req.record:
+        arrays = {f"{name}/{key}": _compact(value) for name, rec in result.records.items() for key, value in rec.items()}
+        atomic_write(req.record, lambda f: np.savez(f, **arrays))  # uncompressed: fast to write and read back
+    accuracy = float(np.mean(result.predictions(window) == labels)) if labels is not None else None
+    return SimulateResult(
+        source=os.path.basename(req.network), target=program.target, reading=program.reading, dt=program.dt,
+        settings=net.settings, samples=result.samples, steps=result.steps, accuracy=accuracy, seconds=seconds,
+        layers=result.layers(), totals=result.totals(), warnings=console.warnings, notes=console.notes,
+        record=req.record,
+    )  # fmt: skip
+
+
+def _load_input(path: str, limit: int | None) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False, mmap_mode="r")
+    except FileNotFoundError:
+        raise SnnCliError(f"input file not found: {path}") from None
+    except IsADirectoryError:
+        raise SnnCliError(f"--input {path} is a folder; give a .npy array [time, batch, *input_shape]") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise SnnCliError(f"{path} is not a readable .npy array ({str(exc)[:120]}); save one with numpy.save") from None
+    if not isinstance(x, np.ndarray):
+        raise SnnCliError(f"{path} is an .npz archive; --input takes one .npy array [time, batch, *input_shape]")
+    if x.nbytes > MAX_INPUT_BYTES:
+        raise SnnCliError(f"{path} holds {x.nbytes / 2**30:.1f} GiB; split it into files below "
+                          f"{MAX_INPUT_BYTES >> 30} GiB")
+    if limit is not None:
+        x = x[:, :limit]
+    return np.asarray(x)
+
+
+def _dataset_input(net: Network, req: SimulateRequest, console: Console) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded test split ``[T, N, *shape]`` and labels, encoded as at training time."""
+    from snncli.data import encode_split, load_dataset
+
+    source = net.program.source
+    name = req.dataset or source.dataset
+    if not name:
+        raise SnnCliError("this graph does not say which dataset it was trained on: pass --dataset or --input X.npy")
+    where = "the graph" if net.graph is not None else "the Program"
+    encoder = resolve("encoder", req.encoder, source.encoder, None, "encoder" in req.override, where)
+    steps = resolve("time_steps", req.time_steps, source.time_steps, None, "time_steps" in req.override, where)
+    for setting in (encoder, steps):
+        if setting.origin == "override":
+            console.warn(setting.note)
+        net.settings[setting.name] = {"value": setting.value, "origin": setting.origin}
+    data = load_dataset(name, data_root=req.data_root, seed=source.split_seed, time_steps=steps.value)
+    if not data.time_steps and (not encoder.value or not steps.value):
+        raise SnnCliError("this graph does not say how its input was encoded: pass --encoder and --time-steps")
+    expected = tuple(net.program.input_layers[0].out_shape)
+    if tuple(data.sample_shape) != expected:
+        if int(np.prod(data.sample_shape)) != int(np.prod(expected)):
+            raise SnnCliError(f"dataset {name!r} has samples of shape {list(data.sample_shape)} but the graph's "
+                              f"input is {list(expected)}")
+        lead = 2 if data.time_steps else 1
+        data = replace(data, test_x=data.test_x.reshape(*data.test_x.shape[:lead], *expected), sample_shape=expected)
+    options = source.encoder_options if encoder.value == source.encoder else {}
+    return encode_split(data, "test", encoder.value, steps.value, options, req.limit, req.seed)
+
+
+def _compact(value: np.ndarray) -> np.ndarray:
+    """Integer-valued records in the smallest integer type that holds them (spikes as uint8)."""
+    if value.dtype.kind == "f" and value.size and np.array_equal(value, np.round(value)):
+        lo, hi = float(value.min()), float(value.max())
+        for dtype in (np.uint8, np.int8, np.int16, np.int32):
+            info = np.iinfo(dtype)
+            if info.min <= lo and hi <= info.max:
+                return value.astype(dtype)
+    if value.dtype == np.int64 and value.size:
+        lo, hi = int(value.min()), int(value.max())
+        for dtype in (np.int8, np.int16, np.int32):
+            if np.iinfo(dtype).min <= lo and hi <= np.iinfo(dtype).max:
+                return value.astype(dtype)
+    return value
