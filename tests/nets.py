@@ -1,4 +1,5 @@
-"""Small NIR graphs for the Loihi tests (MLP, CNN with sum pools, recurrent)."""
+"""Nets the tests share: small NIR graphs (MLP, CNN with sum pools, chains, the recurrent
+Braille net) and one way to lower them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,26 @@ from pathlib import Path
 import nir
 import numpy as np
 
+from snncli.nirgraph import CheckedGraph, check_graph, read_nir
+from snncli.targets import get_target, lower as lower_checked, make_options
+
 DT = 1e-4
-CONF = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "nir-paper"
-if not CONF.is_dir():
-    CONF = Path("/work/shared/conformance/nir-paper")
+
+
+def lower(graph, target: str = "float", dt: float = DT, reading: str = "nir", calibration=None, **options):
+    """``graph`` (a NIR graph or a checked one) lowered for ``target`` with its options by name."""
+    checked = graph if isinstance(graph, CheckedGraph) else check_graph(graph)
+    return lower_checked(checked, target, dt, reading, make_options(get_target(target), options), calibration)
+
+
+def chain(*nodes, input_shape) -> nir.NIRGraph:
+    """Input -> nodes in a row -> Output (the Output's shape left to inference)."""
+    names = [f"n{i}" for i in range(len(nodes))]
+    graph_nodes = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
+    graph_nodes.update(dict(zip(names, nodes)))
+    graph_nodes["output"] = nir.Output(output_type={"output": None})
+    seq = ["input", *names, "output"]
+    return nir.NIRGraph(nodes=graph_nodes, edges=list(zip(seq[:-1], seq[1:])), type_check=False)
 
 
 def _lif(n, tau_steps=20.0):
@@ -68,6 +85,11 @@ def cnn(seed=0, shape=(1, 8, 8), channels=(4, 8), classes=10, encoder="direct", 
     return graph
 
 
-def braille() -> nir.NIRGraph:
+def braille(nir_paper: Path) -> CheckedGraph:
     """The NIR paper's recurrent Braille network (snnTorch): Input -> fc1 -> CubaLIF <-> w_rec, -> fc2 -> CubaLIF."""
-    return nir.read(str(CONF / "braille_noDelay_bias_zero.nir"))
+    return read_nir(nir_paper / "braille_noDelay_bias_zero.nir")
+
+
+def lower_loihi(graph, dt: float = DT, preset: str = "auto", calibration=None):
+    """``graph`` lowered for Loihi 2 (scale rule without calibration, or the search with it)."""
+    return lower(graph, "loihi", dt, calibration=calibration, preset=preset)

@@ -230,7 +230,7 @@ def test_doctor_reports_packages_datasets_and_targets(capsys, tmp_path):
     assert report["packages"]["torch"].split()[0].startswith("2.")
     assert report["datasets"]["digits"] == "available (1437 train / 360 test)"
     assert report["targets"]["float"] == "available"
-    from snncli.targets.lava_reference import lava_problem
+    from snncli.targets.loihi.lava_reference import lava_problem
 
     lava = lava_problem()
     assert report["targets"]["loihi"].startswith("available; Lava reference: ")

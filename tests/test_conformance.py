@@ -3,18 +3,17 @@
 import numpy as np
 import pytest
 
+from nets import lower
+
 from snncli.hwsim.simulate import simulate
-from snncli.targets import float as float_target
+from snncli.nirgraph import read_nir
 
 GRAPHS = ["braille_noDelay_bias_zero.nir", "braille_noDelay_noBias_subtract.nir", "cnn_sinabs.nir",
           "lif_norse.nir", "lif_rockpool.nir", "two_lif_neurons.nir"]
 
 
 def read(path):
-    from snncli.export.nir_io import read_nir
-
-    graph, _warnings = read_nir(str(path))
-    return graph
+    return read_nir(str(path))
 
 
 def lif_trace(conformance, name):
@@ -24,7 +23,7 @@ def lif_trace(conformance, name):
 
 @pytest.mark.parametrize("name", GRAPHS)
 def test_every_conformance_graph_simulates(conformance, name):
-    program = float_target.lower(read(conformance / name))
+    program = lower(read(conformance / name))
     shape = program.input_layers[0].out_shape
     x = (np.random.default_rng(0).random((20, 3, *shape)) < 0.3).astype(float)
     result = simulate(program, x)
@@ -35,7 +34,7 @@ def test_every_conformance_graph_simulates(conformance, name):
 @pytest.mark.parametrize("csv", ["lif_norse.csv", "lif_exact.csv"])
 def test_lif_norse_spike_times_match(conformance, csv):
     x, voltage, spikes = lif_trace(conformance, csv)
-    result = simulate(float_target.lower(read(conformance / "lif_norse.nir")), x, record=True)
+    result = simulate(lower(read(conformance / "lif_norse.nir")), x, record=True)
     ours = result.outputs[:, 0, 0]
     assert spikes.sum() == 4
     np.testing.assert_array_equal(np.flatnonzero(ours), np.flatnonzero(spikes))
@@ -46,12 +45,12 @@ def test_lif_norse_spike_times_match(conformance, csv):
 
 def test_sinabs_cnn_reading_is_flagged_and_selectable(conformance):
     graph = read(conformance / "cnn_sinabs.nir")
-    spec = float_target.lower(graph, reading="nir")
-    assert any("looks like a Sinabs or Norse export" in w for w in spec.metadata["warnings"])
-    sinabs = float_target.lower(graph, reading="sinabs")
-    assert sinabs.metadata["warnings"] == []
-    first_if = sinabs.layer("1").params
-    assert first_if["reset_mode"] == "subtract" and np.all(first_if["v_min"] == -first_if["v_threshold"])
+    spec = lower(graph, reading="nir")
+    assert any("looks like a Sinabs or Norse export" in w for w in spec.warnings)
+    sinabs = lower(graph, reading="sinabs")
+    assert sinabs.warnings == []
+    first_if = sinabs.layer("1").neuron
+    assert first_if.reset == "subtract" and np.all(first_if.v_min == -first_if.v_threshold)
     x = (np.random.default_rng(0).random((10, 2, 2, 34, 34)) < 0.2).astype(float)
     fired = {c.name: c.spikes for c in simulate(sinabs, x).counters if c.op == "neuron"}
     fired_spec = {c.name: c.spikes for c in simulate(spec, x).counters if c.op == "neuron"}
@@ -59,6 +58,6 @@ def test_sinabs_cnn_reading_is_flagged_and_selectable(conformance):
 
 
 def test_braille_recurrent_edges_are_delayed(conformance):
-    program = float_target.lower(read(conformance / "braille_noDelay_bias_zero.nir"))
-    assert program.layer("lif1.lif").delayed_inputs == ["lif1.w_rec"]
-    assert program.layer("lif1.lif").params["has_current"]
+    program = lower(read(conformance / "braille_noDelay_bias_zero.nir"))
+    assert program.layer("lif1.lif").delayed_inputs == ("lif1.w_rec",)
+    assert program.layer("lif1.lif").neuron.i_decay is not None

@@ -13,8 +13,9 @@ from spikingjelly.activation_based import functional, layer, neuron
 from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
 from torch.utils.data import DataLoader, TensorDataset
 
+from nets import lower
+
 from snncli.hwsim.simulate import simulate
-from snncli.targets import float as float_target
 
 T, B, IN, HID, OUT = 6, 16, 20, 32, 5
 # v is a multiple of 2**-14 after <= 6 halvings: it never equals THR, so that
@@ -64,7 +65,7 @@ def neurobench_ops(net, x):
 def hwsim_ops(net, x):
     graph = export_to_nir(net, torch.zeros(T, 1, IN))
     functional.reset_net(net)
-    result = simulate(float_target.lower(graph), x)
+    result = simulate(lower(graph), x)
     return result.totals(), result
 
 

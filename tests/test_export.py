@@ -15,7 +15,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from spikingjelly.activation_based import functional, layer, neuron
 
 from snncli.errors import SnnCliError
-from snncli.export import RESET_MODE_KEY, model_to_nir, read_nir, reset_mode, write_nir
+from snncli.export.torch_to_nir import model_to_nir
+from snncli.nirgraph import RESET_MODE_KEY, read_nir, reset_mode, write_nir
 from snncli.trainer.layers import SumPool2d
 
 DT = 1e-4
@@ -151,9 +152,10 @@ def _sj_spikes(net, x):
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_spikes_match_nir_euler_reference(kind, v_reset, tmp_path):
     net, x = _build(kind, v_reset)
-    graph = model_to_nir(net, x, dt=DT)
+    graph = model_to_nir(net, x, dt=DT).graph
     write_nir(graph, tmp_path / "m.nir")
-    graph, warnings = read_nir(tmp_path / "m.nir")
+    _checked = read_nir(tmp_path / "m.nir")
+    graph, warnings = _checked.graph, list(_checked.warnings)
     assert warnings == []
 
     expected = _sj_spikes(net, x)
@@ -174,7 +176,7 @@ def test_lif_mapping_is_forward_euler_of_spikingjelly():
     beta = 0.95) must be NIR's Euler step with tau_nir = tau*dt, r = tau."""
     net = torch.nn.Sequential(layer.Linear(3, 5, step_mode="m"),
                               neuron.LIFNode(tau=20.0, decay_input=False, step_mode="m"))
-    lif = model_to_nir(net, torch.rand(2, 1, 3), dt=DT).nodes["_1"]
+    lif = model_to_nir(net, torch.rand(2, 1, 3), dt=DT).graph.nodes["_1"]
     np.testing.assert_allclose(lif.tau, 20.0 * DT)
     np.testing.assert_allclose(lif.r, 20.0)
     np.testing.assert_array_equal(lif.v_leak, 0.0)
@@ -185,7 +187,7 @@ def test_lif_mapping_is_forward_euler_of_spikingjelly():
 
 def test_if_mapping_integrates_one_input_per_step():
     net = torch.nn.Sequential(layer.Linear(3, 4, step_mode="m"), neuron.IFNode(step_mode="m"))
-    node = model_to_nir(net, torch.rand(2, 1, 3), dt=DT).nodes["_1"]
+    node = model_to_nir(net, torch.rand(2, 1, 3), dt=DT).graph.nodes["_1"]
     assert isinstance(node, nir.IF)
     np.testing.assert_allclose(DT * node.r, 1.0)
 
@@ -194,7 +196,7 @@ def test_if_mapping_integrates_one_input_per_step():
 def test_reset_by_subtraction_is_tagged_in_metadata(cls):
     for v_reset, mode in ((None, "subtract"), (0.0, "zero")):
         net = torch.nn.Sequential(layer.Linear(3, 4, step_mode="m"), cls(v_reset=v_reset, step_mode="m"))
-        node = model_to_nir(net, torch.rand(2, 1, 3)).nodes["_1"]
+        node = model_to_nir(net, torch.rand(2, 1, 3)).graph.nodes["_1"]
         assert reset_mode(node) == mode
         assert (RESET_MODE_KEY in node.metadata) == (mode == "subtract")
         np.testing.assert_array_equal(node.v_reset, 0.0)
@@ -202,7 +204,7 @@ def test_reset_by_subtraction_is_tagged_in_metadata(cls):
 
 def test_sumpool_becomes_nir_sumpool_with_array_fields():
     net = torch.nn.Sequential(layer.Conv2d(1, 2, 3, step_mode="m"), SumPool2d(2, stride=2, padding=1, step_mode="m"))
-    node = model_to_nir(net, torch.rand(2, 1, 1, 9, 9)).nodes["_1"]
+    node = model_to_nir(net, torch.rand(2, 1, 1, 9, 9)).graph.nodes["_1"]
     assert isinstance(node, nir.SumPool2d)
     for field, want in (("kernel_size", [2, 2]), ("stride", [2, 2]), ("padding", [1, 1])):
         assert isinstance(getattr(node, field), np.ndarray)
@@ -214,7 +216,8 @@ def test_graph_metadata_survives_write_and_read(tmp_path):
     net, x = _build("mlp", None)
     meta = {"encoder": "rate", "time_steps": 16, "dataset": "digits", "gain": 0.5, "classes": ["a", "b"]}
     write_nir(model_to_nir(net, x, dt=2e-4, metadata=meta), tmp_path / "m.nir")
-    graph, _ = read_nir(tmp_path / "m.nir")
+    _checked = read_nir(tmp_path / "m.nir")
+    graph, _ = _checked.graph, list(_checked.warnings)
     assert graph.metadata["snncli"] == {**meta, "producer": "snncli/spikingjelly", "dt": 2e-4}
     assert reset_mode(graph.nodes["_2"]) == "subtract"
     plain = nir.read(tmp_path / "m.nir")  # nir's own strict reader accepts our files
@@ -222,7 +225,7 @@ def test_graph_metadata_survives_write_and_read(tmp_path):
 
 
 def test_lone_layer_exports_as_a_graph():
-    graph = model_to_nir(layer.Linear(3, 2, step_mode="m"), torch.rand(2, 1, 3))
+    graph = model_to_nir(layer.Linear(3, 2, step_mode="m"), torch.rand(2, 1, 3)).graph
     assert [type(n).__name__ for n in graph.nodes.values()].count("Affine") == 1
     assert len(graph.inputs) == 1 and len(graph.outputs) == 1
 

@@ -6,20 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nets import chain, lower
+
+from snncli.core.program import Program
 from snncli.errors import SnnCliError
-from snncli.hwsim.simulate import simulate
-from snncli.targets import float as float_target
-from snncli.targets.program import Program
-
-
-def chain(*nodes, input_shape):
-    names = [f"n{i}" for i in range(len(nodes))]
-    graph_nodes = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
-    graph_nodes.update(dict(zip(names, nodes)))
-    graph_nodes["output"] = nir.Output(output_type={"output": np.array([1])})
-    seq = ["input", *names, "output"]
-    # the Output's declared type is a placeholder: hwsim propagates shapes itself
-    return nir.NIRGraph(nodes=graph_nodes, edges=list(zip(seq[:-1], seq[1:])), type_check=False)
+from snncli.hwsim.simulate import execution_groups, simulate
 
 
 @pytest.mark.parametrize(
@@ -33,7 +24,7 @@ def test_conv2d_fanout_table_equals_torch(stride, padding, dilation, groups):
     x = (rng.random((3, 5, 4, 9, 11)) < 0.2) * rng.integers(1, 3, (3, 5, 4, 9, 11))
     conv = nir.Conv2d(input_shape=(9, 11), weight=weight, stride=stride, padding=padding, dilation=dilation,
                       groups=groups, bias=bias)
-    result = simulate(float_target.lower(chain(conv, input_shape=(4, 9, 11))), x)
+    result = simulate(lower(chain(conv, input_shape=(4, 9, 11))), x)
     expected = F.conv2d(torch.as_tensor(x.reshape(15, 4, 9, 11), dtype=torch.float64), torch.as_tensor(weight),
                         torch.as_tensor(bias), stride, padding, dilation, groups).numpy()
     np.testing.assert_allclose(result.outputs.reshape(expected.shape), expected, rtol=0, atol=1e-12)
@@ -47,7 +38,7 @@ def test_conv2d_fanout_table_equals_torch(stride, padding, dilation, groups):
 ])
 def test_pooling_equals_torch(node, torch_fn):
     x = np.random.default_rng(1).integers(0, 2, (2, 3, 4, 8, 8)).astype(float)
-    result = simulate(float_target.lower(chain(node, input_shape=(4, 8, 8))), x)
+    result = simulate(lower(chain(node, input_shape=(4, 8, 8))), x)
     expected = torch_fn(torch.as_tensor(x.reshape(6, 4, 8, 8))).numpy()
     np.testing.assert_allclose(result.outputs.reshape(expected.shape), expected, rtol=0, atol=1e-12)
 
@@ -68,8 +59,10 @@ def test_recurrent_edge_has_one_step_delay():
         },
         edges=[("input", "w_in"), ("w_in", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
     )
-    program = float_target.lower(graph, dt=dt)
-    assert program.layer("lif").delayed_inputs == ["w_rec"]
+    program = lower(graph, dt=dt)
+    assert program.layer("lif").delayed_inputs == ("w_rec",)
+    assert [[layer.name for layer in g] for g in execution_groups(program)] == [["input"], ["w_in"], ["lif", "w_rec"],
+                                                                             ["output"]]
     x = (rng.random((30, 2, n_in)) < 0.4).astype(float)
     result = simulate(program, x)
     v, s = np.zeros((2, n)), np.zeros((2, n))
@@ -88,7 +81,7 @@ def test_subtractive_reset_from_metadata():
     node = nir.IF(r=np.full(1, 1e4), v_threshold=np.ones(1), v_reset=np.zeros(1))
     node.metadata["reset_mode"] = "subtract"
     x = np.full((4, 1, 1), 0.7)
-    rec = simulate(float_target.lower(chain(node, input_shape=(1,))), x, record=True).records["n0"]
+    rec = simulate(lower(chain(node, input_shape=(1,))), x, record=True).records["n0"]
     # v: 0.7; 1.4 -> spike, 0.4 (subtracted, not zeroed); 1.1 -> spike, 0.1; 0.8
     np.testing.assert_array_equal(rec["out"][:, 0, 0], [0, 1, 1, 0])
     np.testing.assert_allclose(rec["v"][:, 0, 0], [0.7, 0.4, 0.1, 0.8], atol=1e-9)
@@ -99,7 +92,7 @@ def test_program_save_load_round_trip(tmp_path):
     graph = chain(nir.Affine(weight=rng.normal(size=(6, 3)), bias=rng.normal(size=6)),
                   nir.LIF(tau=np.full(6, 1e-3), r=np.ones(6), v_leak=np.zeros(6), v_threshold=np.full(6, 0.2),
                           v_reset=np.zeros(6)), input_shape=(3,))
-    program = float_target.lower(graph)
+    program = lower(graph)
     program.save(tmp_path / "p.npz")
     loaded = Program.load(tmp_path / "p.npz")
     x = rng.random((10, 4, 3))
@@ -110,7 +103,7 @@ def test_program_save_load_round_trip(tmp_path):
 def test_input_of_wrong_shape_is_a_clear_error():
     graph = chain(nir.Linear(weight=np.ones((2, 3))), input_shape=(3,))
     with pytest.raises(SnnCliError, match=r"expects \[time, batch, 3\]"):
-        simulate(float_target.lower(graph), np.zeros((4, 2, 5)))
+        simulate(lower(graph), np.zeros((4, 2, 5)))
 
 
 def test_counters_of_a_known_network():
@@ -121,7 +114,7 @@ def test_counters_of_a_known_network():
     x = np.zeros((2, 1, 3))
     x[0, 0, 1] = 1  # input 1: fan-out 1 (weight to output 0 is zero)
     x[1, 0, 2] = 1  # input 2: fan-out 2
-    result = simulate(float_target.lower(graph), x)
+    result = simulate(lower(graph), x)
     count = {c.name: c for c in result.counters}
     assert (count["n0"].sops, count["n0"].macs, count["n0"].synapses) == (3, 0, 5)
     assert count["n1"].neuron_updates == 2 * 2

@@ -6,37 +6,34 @@ Lava-running tests skip where lava-nc/lava-dl are not installed
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nir
 import numpy as np
 import pytest
+from nets import lower_loihi
 
+from snncli.core.program import Dense, Input, Layer, Neuron, Output, Program
 from snncli.errors import SnnCliError
-from snncli.hwsim.loihi_neuron import (
+from snncli.nirgraph import read_nir
+from snncli.targets.loihi.arithmetic import (
+    LoihiCuba,
     dense_accumulate,
     dense_effective_weights,
     loihi_cuba_init,
     loihi_cuba_step,
 )
-from snncli.targets import loihi
-from snncli.targets.netx import netx_effective_weights, write_netx
-from snncli.targets.program import Layer, Program
-
-CONF = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "nir-paper"
-if not CONF.is_dir():
-    CONF = Path("/work/shared/conformance/nir-paper")
+from snncli.targets.loihi.netx import netx_effective_weights, write_netx
 
 
-def _csv(name: str) -> np.ndarray:
-    path = CONF / name
-    if not path.exists():
-        pytest.skip(f"conformance file {path} not present")
-    return np.loadtxt(path, delimiter=",")  # no header: 1000 rows of input, v, spike
+@pytest.fixture
+def csv(conformance):
+    def load(name: str) -> np.ndarray:
+        return np.loadtxt(conformance / name, delimiter=",")  # no header: 1000 rows of input, v, spike
+
+    return load
 
 
-def _paper_program() -> Program:
-    return loihi.lower(nir.read(str(CONF / "lif_norse.nir")), dt=1e-4, preset="nir-paper")
+@pytest.fixture
+def paper_program(conformance) -> Program:
+    return lower_loihi(read_nir(conformance / "lif_norse.nir"), dt=1e-4, preset="nir-paper")
 
 
 def run_numpy(program: Program, x: np.ndarray):
@@ -44,20 +41,20 @@ def run_numpy(program: Program, x: np.ndarray):
     previous step (Lava's Dense delay), loihi_cuba neurons, outputs.
     Returns ``({layer: out [T, *shape]}, {neuron layer: v [T, *shape]})``."""
     prev = {layer.name: np.zeros((1, *layer.out_shape), np.int64) for layer in program.layers}
-    states = {n.name: loihi_cuba_init(n.out_shape, 1, n.params) for n in program.neuron_layers}
+    states = {n.name: loihi_cuba_init(n.out_shape, 1, n.neuron) for n in program.neuron_layers}
     outs = {layer.name: [] for layer in program.layers}
     volts = {n.name: [] for n in program.neuron_layers}
     for t in range(x.shape[0]):
         cur = {}
         for layer in program.layers:
-            if layer.op == "input":
+            if layer.kind == "input":
                 out = x[t].reshape(1, *layer.out_shape).astype(np.int64)
-            elif layer.op == "dense":
+            elif layer.kind == "dense":
                 assert not layer.inputs
                 src = sum(prev[s] for s in layer.delayed_inputs)
-                out = dense_accumulate(layer.params["weight"], src, layer.params.get("weight_exp", 0))
-            elif layer.op == "neuron":
-                states[layer.name], out = loihi_cuba_step(states[layer.name], sum(cur[s] for s in layer.inputs), layer.params)
+                out = dense_accumulate(layer.op.weight, src)
+            elif layer.kind == "neuron":
+                states[layer.name], out = loihi_cuba_step(states[layer.name], sum(cur[s] for s in layer.inputs), layer.neuron)
                 volts[layer.name].append(states[layer.name]["v"][0])
             else:
                 out = sum(cur[s] for s in layer.inputs)
@@ -69,7 +66,7 @@ def run_numpy(program: Program, x: np.ndarray):
 
 # --------------------------------------------------------------- integer rules
 def test_cuba_step_integer_rules():
-    p = {"du": 4095, "dv": 100, "vth": 10, "bias_mant": 0, "bias_exp": 0}
+    p = LoihiCuba(du=4095, dv=100, vth=10, bias_mant=0, bias_exp=0)
     st = {"u": np.array([[1000, -1000]]), "v": np.array([[-1000, 639]])}
     st, s = loihi_cuba_step(st, np.array([[0, 2]]), p)
     # du = 4095 -> decay factor 4096 - 4096 = 0: no current carried over; input << 6
@@ -81,7 +78,7 @@ def test_cuba_step_integer_rules():
 
 
 def test_cuba_step_threshold_is_strict_and_bias_is_shifted():
-    p = {"du": 4095, "dv": 0, "vth": 1, "bias_mant": 1, "bias_exp": 6}
+    p = LoihiCuba(du=4095, dv=0, vth=1, bias_mant=1, bias_exp=6)
     st = loihi_cuba_init((1,), 1, p)
     st, s = loihi_cuba_step(st, np.zeros((1, 1)), p)
     assert st["v"][0, 0] == 64 and s[0, 0] == 0  # v == vth << 6 does not fire
@@ -90,7 +87,7 @@ def test_cuba_step_threshold_is_strict_and_bias_is_shifted():
 
 
 def test_cuba_step_24bit_wrap_and_saturation():
-    p = {"du": 0, "dv": 0, "vth": (1 << 17) - 1, "bias_mant": 0, "bias_exp": 0}
+    p = LoihiCuba(du=0, dv=0, vth=(1 << 17) - 1, bias_mant=0, bias_exp=0)
     big = (1 << 23) - 100
     st = {"u": np.array([[big, -big]]), "v": np.array([[0, -((1 << 23) - 10)]])}
     st, s = loihi_cuba_step(st, np.array([[100, -10]]), p)
@@ -111,19 +108,19 @@ def test_dense_weight_rules_and_delay_free_accumulate():
 
 
 # ------------------------------------------------------- NIR paper conformance
-def test_nir_paper_preset_uses_the_papers_constants():
-    program = _paper_program()
-    dense = [layer for layer in program.layers if layer.op == "dense"]
+def test_nir_paper_preset_uses_the_papers_constants(paper_program):
+    program = paper_program
+    dense = [layer for layer in program.layers if layer.kind == "dense"]
     (neuron,) = program.neuron_layers
-    assert len(dense) == 1 and dense[0].params["weight"].tolist() == [[10]]  # int(256 * 1 * 1e-4/2.5e-3)
-    assert dense[0].delayed_inputs == ["input"] and not dense[0].inputs
-    assert (neuron.params["du"], neuron.params["dv"], neuron.params["vth"]) == (4095, 163, 25)
-    assert not np.any(neuron.params["bias_mant"])
+    assert len(dense) == 1 and dense[0].op.weight.tolist() == [[10]]  # int(256 * 1 * 1e-4/2.5e-3)
+    assert dense[0].delayed_inputs == ("input",) and not dense[0].inputs
+    assert (neuron.neuron.du, neuron.neuron.dv, neuron.neuron.vth) == (4095, 163, 25)
+    assert not np.any(neuron.neuron.bias_mant)
 
 
-def test_numpy_reproduces_lava_cpu_fixed_trace():
-    ref = _csv("lif_lava_cpu_fixed.csv")
-    program = _paper_program()
+def test_numpy_reproduces_lava_cpu_fixed_trace(csv, paper_program):
+    ref = csv("lif_lava_cpu_fixed.csv")
+    program = paper_program
     outs, volts = run_numpy(program, ref[:, :1])
     (neuron,) = program.neuron_layers
     np.testing.assert_array_equal(volts[neuron.name][:, 0], ref[:, 1])
@@ -131,9 +128,9 @@ def test_numpy_reproduces_lava_cpu_fixed_trace():
     assert ref[:, 2].sum() == 4
 
 
-def test_numpy_reproduces_loihi_chip_trace_except_at_spikes():
-    chip = _csv("lif_lava_loihi_fixed.csv")
-    program = _paper_program()
+def test_numpy_reproduces_loihi_chip_trace_except_at_spikes(csv, paper_program):
+    chip = csv("lif_lava_loihi_fixed.csv")
+    program = paper_program
     outs, volts = run_numpy(program, chip[:, :1])
     (neuron,) = program.neuron_layers
     v = volts[neuron.name][:, 0]
@@ -144,12 +141,11 @@ def test_numpy_reproduces_loihi_chip_trace_except_at_spikes():
     assert np.all(chip[differ, 1] == 128) and np.all(v[differ] == 0)
 
 
-def test_hwsim_executor_runs_the_lowered_paper_program():
-    from snncli.hwsim import neurons, simulate
+def test_hwsim_executor_runs_the_lowered_paper_program(csv, paper_program):
+    from snncli.hwsim import simulate
 
-    neurons.MODELS.setdefault("loihi_cuba", (loihi_cuba_init, loihi_cuba_step))
-    ref = _csv("lif_lava_cpu_fixed.csv")
-    program = _paper_program()
+    ref = csv("lif_lava_cpu_fixed.csv")
+    program = paper_program
     result = simulate.simulate(program, ref[:, None, :1], record=True)
     (neuron,) = program.neuron_layers
     np.testing.assert_array_equal(result.outputs[:, 0, 0], ref[:, 2])
@@ -159,12 +155,12 @@ def test_hwsim_executor_runs_the_lowered_paper_program():
 # ------------------------------------------------------------- real Lava runs
 
 
-def test_lava_reproduces_cpu_fixed_trace(lava):
-    ref = _csv("lif_lava_cpu_fixed.csv")
-    program = _paper_program()
-    (dense,) = [layer for layer in program.layers if layer.op == "dense"]
+def test_lava_reproduces_cpu_fixed_trace(lava, csv, paper_program):
+    ref = csv("lif_lava_cpu_fixed.csv")
+    program = paper_program
+    (dense,) = [layer for layer in program.layers if layer.kind == "dense"]
     (neuron,) = program.neuron_layers
-    v, u, s = lava.run_dense_lif(dense.params["weight"], neuron.params, ref[:, :1])
+    v, u, s = lava.run_dense_lif(dense.op.weight, neuron.neuron, ref[:, :1])
     np.testing.assert_array_equal(v[:, 0], ref[:, 1])
     np.testing.assert_array_equal(s[:, 0], ref[:, 2])
 
@@ -194,15 +190,15 @@ def _two_layer_program(rng) -> Program:
     n0, n1, n2 = 12, 8, 5
     w1 = rng.integers(-100, 200, size=(n1, n0))
     w2 = rng.integers(-120, 254, size=(n2, n1))
-    p1 = {"du": 3000, "dv": 400, "vth": 300, "bias_mant": np.zeros(n1, np.int64), "bias_exp": 6}
-    p2 = {"du": 4095, "dv": 100, "vth": 200, "bias_mant": np.arange(n2) * 3, "bias_exp": 6}
+    p1 = LoihiCuba(du=3000, dv=400, vth=300, bias_mant=np.zeros(n1, np.int64), bias_exp=6)
+    p2 = LoihiCuba(du=4095, dv=100, vth=200, bias_mant=np.arange(n2) * 3, bias_exp=6)
     layers = [
-        Layer("in", "input", (n0,), (n0,)),
-        Layer("fc1", "dense", (n0,), (n1,), delayed_inputs=["in"], params={"weight": w1}),
-        Layer("fc2", "dense", (n1,), (n2,), delayed_inputs=["lif1"], params={"weight": w2}),
-        Layer("lif1", "neuron", (n1,), (n1,), inputs=["fc1"], params=p1, neuron="loihi_cuba"),
-        Layer("lif2", "neuron", (n2,), (n2,), inputs=["fc2"], params=p2, neuron="loihi_cuba"),
-        Layer("out", "output", (n2,), (n2,), inputs=["lif2"]),
+        Layer("in", Input(), (n0,), (n0,)),
+        Layer("fc1", Dense(w1), (n0,), (n1,), delayed_inputs=["in"]),
+        Layer("fc2", Dense(w2), (n1,), (n2,), delayed_inputs=["lif1"]),
+        Layer("lif1", Neuron(p1), (n1,), (n1,), inputs=["fc1"]),
+        Layer("lif2", Neuron(p2), (n2,), (n2,), inputs=["fc2"]),
+        Layer("out", Output(), (n2,), (n2,), inputs=["lif2"]),
     ]
     return Program("loihi", 1e-3, layers)
 
@@ -235,29 +231,29 @@ def test_write_netx_layout_and_refusals(tmp_path):
         assert f["layer/1/neuron/iDecay"][()] == 3001  # netx: du = iDecay - 1
         assert f["layer/2/bias"][()].tolist() == [0, 3, 6, 9, 12]
     bad = _two_layer_program(np.random.default_rng(0))
-    bad.layer("fc1").params["weight"][0, 0] = 255  # mixed signs: netx clips 255 to 254
+    bad.layer("fc1").op.weight[0, 0] = 255  # mixed signs: netx clips 255 to 254
     with pytest.raises(SnnCliError, match="netx would change weight"):
         write_netx(bad, tmp_path / "bad.h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.h5"]  # no partial file left
 
 
-def test_auto_preset_fits_the_chip_and_tracks_float():
-    g = nir.read(str(CONF / "lif_norse.nir"))
-    program = loihi.lower(g, dt=1e-4, preset="auto")
+def test_auto_preset_fits_the_chip_and_tracks_float(conformance, csv):
+    g = read_nir(conformance / "lif_norse.nir")
+    program = lower_loihi(g, dt=1e-4, preset="auto")
     (neuron,) = program.neuron_layers
-    (dense,) = [layer for layer in program.layers if layer.op == "dense"]
-    assert dense.params["weight"].tolist() == [[254]]
-    assert neuron.params["vth"] <= (1 << 17) - 1 and neuron.params["dv"] == 164
-    ref = _csv("lif_norse.csv")  # float Euler trace of the same graph (spikes in column 3)
+    (dense,) = [layer for layer in program.layers if layer.kind == "dense"]
+    assert dense.op.weight.tolist() == [[254]]
+    assert neuron.neuron.vth <= (1 << 17) - 1 and neuron.neuron.dv == 164
+    ref = csv("lif_norse.csv")  # float Euler trace of the same graph (spikes in column 3)
     outs, _ = run_numpy(program, ref[:, :1])
     # same 4 spikes as the float Euler trace, one step later: Lava's Dense delay
     assert np.flatnonzero(outs["output"][:, 0]).tolist() == (np.flatnonzero(ref[:, 2]) + 1).tolist()
 
 
-def test_lower_rejects_what_loihi_cannot_do():
-    g = nir.read(str(CONF / "lif_norse.nir"))
+def test_lower_rejects_what_loihi_cannot_do(conformance):
+    g = read_nir(conformance / "lif_norse.nir")
     with pytest.raises(SnnCliError, match="preset"):
-        loihi.lower(g, preset="fast")
-    g.nodes["1"].v_reset = np.array([0.05], dtype=np.float32)
+        lower_loihi(g, preset="fast")
+    g.graph.nodes["1"].v_reset = np.array([0.05], dtype=np.float32)
     with pytest.raises(SnnCliError, match="resets to 0"):
-        loihi.lower(g)
+        lower_loihi(g)

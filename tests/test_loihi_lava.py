@@ -7,20 +7,22 @@ flatten into a dense), recurrent CubaLIF (netx dense_rec).  Skipped without lava
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_loihi_nets import braille, cnn, mlp
+from nets import braille, cnn, lower_loihi, mlp
 
+from snncli.core.program import Layer, Neuron
 from snncli.hwsim.simulate import Simulator
-from snncli.targets import loihi
+from snncli.targets.loihi import artifact
 
 
 
 
 def _assert_parity(program, x, min_spikes=5):
     sim = Simulator(program).run(x, record=True)
-    ref = loihi.reference(program, x)
+    ref = artifact.reference(program, x)
     assert sorted(ref) == sorted(layer.name for layer in program.neuron_layers)
     for layer in program.neuron_layers:
         ours = sim.records[layer.name]["out"]
@@ -31,31 +33,31 @@ def _assert_parity(program, x, min_spikes=5):
 
 
 def _pad(program, x):
-    lat = program.metadata["latency_steps"]
+    lat = program.latency_steps
     return np.concatenate([x, np.zeros((lat, *x.shape[1:]))])
 
 
 def test_mlp_graded_input_with_biases(lava):
-    program = loihi.lower(mlp(seed=1))
-    assert program.metadata["netx"]["input_message_bits"] == 8
+    program = lower_loihi(mlp(seed=1))
+    assert program.notes["netx"]["input_message_bits"] == 8
     x = _pad(program, np.repeat(np.random.default_rng(0).random((1, 4, 1, 8, 8)), 10, axis=0))
     sim, _ = _assert_parity(program, x)
     # with biases the per-layer reset at arrival (Lava LIFReset) matters: plain LIF neurons fire otherwise
-    for layer in program.neuron_layers:
-        del layer.params["reset_step"]
-    plain = Simulator(program).run(x, record=True)
+    plain_layers = [Layer(ly.name, Neuron(replace(ly.neuron, reset_step=None)), ly.in_shape, ly.out_shape, ly.inputs,
+                          ly.delayed_inputs) if ly.kind == "neuron" else ly for ly in program.layers]  # fmt: skip
+    plain = Simulator(program.with_layers(plain_layers)).run(x, record=True)
     assert any(not np.array_equal(plain.records[n]["out"], sim.records[n]["out"]) for n in ("lif1", "lif2"))
 
 
 def test_mlp_binary_input_if_neurons(lava):
-    program = loihi.lower(mlp(seed=2, neuron="if", encoder="poisson"))
+    program = lower_loihi(mlp(seed=2, neuron="if", encoder="poisson"))
     x = _pad(program, (np.random.default_rng(1).random((12, 3, 1, 8, 8)) < 0.3).astype(float))
     _assert_parity(program, x)
 
 
 def test_cnn_folded_pools_flatten_and_graded_input(lava):
-    program = loihi.lower(cnn(seed=3))
-    assert [layer.op for layer in program.layers].count("conv2d") == 2
+    program = lower_loihi(cnn(seed=3))
+    assert [layer.kind for layer in program.layers].count("conv2d") == 2
     x = _pad(program, np.repeat(np.random.default_rng(2).random((1, 3, 1, 8, 8)), 8, axis=0))
     _assert_parity(program, x)
 
@@ -64,26 +66,26 @@ def test_calibrated_cnn_binary_input(lava):
     graph = cnn(seed=4, encoder="poisson")
     rng = np.random.default_rng(3)
     calib = (rng.random((8, 48, 1, 8, 8)) < 0.4).astype(float)
-    program = loihi.lower(graph, calibration=calib)
+    program = lower_loihi(graph, calibration=calib)
     x = _pad(program, (rng.random((8, 3, 1, 8, 8)) < 0.4).astype(float))
     _assert_parity(program, x)
 
 
-def test_recurrent_cubalif_dense_rec(lava):
-    program = loihi.lower(braille())
+def test_recurrent_cubalif_dense_rec(lava, conformance):
+    program = lower_loihi(braille(conformance))
     x = (np.random.default_rng(4).random((40, 3, 12)) < 0.25).astype(float)
     sim, _ = _assert_parity(program, x, min_spikes=3)
     # the recurrent synapse carries spikes: without it the hidden layer fires differently
-    silent = loihi.lower(braille())
-    silent.layer("lif1.w_rec").params["weight"][:] = 0
+    silent = lower_loihi(braille(conformance))
+    silent.layer("lif1.w_rec").op.weight[:] = 0
     other = Simulator(silent).run(x, record=True)
     assert not np.array_equal(other.records["lif1.lif"]["out"], sim.records["lif1.lif"]["out"])
 
 
 def test_write_gives_a_netx_file_lava_loads_unchanged_and_a_sidecar(lava, tmp_path):
-    program = loihi.lower(cnn(seed=5))
-    files = loihi.write(program, tmp_path / "net.h5")
-    assert files == [str(tmp_path / "net.h5"), str(tmp_path / "net.h5.json")]
+    program = lower_loihi(cnn(seed=5))
+    files = artifact.write(program, str(tmp_path / "net.h5"))
+    assert files == [str(tmp_path / "net.h5"), str(tmp_path / "net.h5.json"), str(tmp_path / "net.h5.program.npz")]
     sidecar = json.loads((tmp_path / "net.h5.json").read_text())
     assert [b["type"] for b in sidecar["blocks"]] == ["input", "conv", "conv", "flatten", "dense"]
     assert sidecar["netx"]["input_message_bits"] == 8 and sidecar["latency_steps"] == 3
@@ -92,12 +94,12 @@ def test_write_gives_a_netx_file_lava_loads_unchanged_and_a_sidecar(lava, tmp_pa
     net = lava.import_netx().hdf5.Network(net_config=str(tmp_path / "net.h5"), input_message_bits=8)
     assert len(net.layers) == 3 and tuple(net.inp.shape) == (8, 8, 1)  # Lava's W,H,C
     assert tuple(net.layers[0].neuron.v.shape) == (8, 8, 4) and tuple(net.out.shape) == (10,)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.h5", "net.h5.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.h5", "net.h5.json", "net.h5.program.npz"]
 
 
 def test_lava_reset_between_samples_equals_fresh_runs(lava, tmp_path):
-    program = loihi.lower(mlp(seed=6, encoder="poisson"))
-    from snncli.targets.netx import write_netx
+    program = lower_loihi(mlp(seed=6, encoder="poisson"))
+    from snncli.targets.loihi.netx import write_netx
 
     write_netx(program, tmp_path / "net.h5")
     x = (np.random.default_rng(5).random((10, 3, 1, 8, 8)) < 0.3).astype(np.int64)
@@ -112,7 +114,7 @@ def test_non_square_conv_geometry_keeps_y_x_order(lava):
     """Kernel 3x5, stride (2, 1), padding (1, 2) on a 6x10 map: a swapped y/x would change every spike."""
     import nir
 
-    from test_loihi_nets import _if
+    from nets import _if
 
     rng = np.random.default_rng(6)
     nodes = {
@@ -128,7 +130,7 @@ def test_non_square_conv_geometry_keeps_y_x_order(lava):
     names = list(nodes)
     # nir 1.0.8's own type check sizes non-square kernels with weight.shape[2] for both axes: skip it
     graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), type_check=False)
-    program = loihi.lower(graph)  # no metadata: binary spikes assumed
+    program = lower_loihi(graph)  # no metadata: binary spikes assumed
     assert program.layer("conv").out_shape == (3, 3, 10)
     x = _pad(program, (rng.random((10, 3, 2, 6, 10)) < 0.3).astype(float))
     _assert_parity(program, x)
@@ -145,7 +147,7 @@ def test_a_failing_lava_process_is_a_one_line_error_not_a_hang(lava, monkeypatch
     # numpy >= 2.4 rejects the keyword Lava's ReshapePort (netx's flatten) passes: undo our fix for one run
     monkeypatch.setattr(ports.ReshapePort, "get_transform_func_fwd",
                         lambda self: functools.partial(np.reshape, newshape=self.shape))  # fmt: skip
-    program = loihi.lower(cnn(seed=7, encoder="poisson"))
+    program = lower_loihi(cnn(seed=7, encoder="poisson"))
     x = (np.random.default_rng(7).random((6, 2, 1, 8, 8)) < 0.3).astype(float)
     try:
         np.reshape(np.zeros(1), newshape=(1,))
@@ -153,7 +155,7 @@ def test_a_failing_lava_process_is_a_one_line_error_not_a_hang(lava, monkeypatch
     except TypeError:
         pass
     with pytest.raises(SnnCliError, match="Lava failed while running the network: TypeError") as err:
-        loihi.reference(program, x)
+        artifact.reference(program, x)
     assert "\n" not in str(err.value)
 
 
@@ -161,7 +163,7 @@ def test_an_unpatched_lava_is_named_with_its_fix(lava, monkeypatch):
     from lava.magma.core.process.ports import ports
 
     from snncli.errors import SnnCliError
-    from snncli.targets.lava_reference import _check_reshape_port
+    from snncli.targets.loihi.lava_reference import _check_reshape_port
 
     try:
         np.reshape(np.zeros(1), newshape=(1,))
@@ -172,6 +174,6 @@ def test_an_unpatched_lava_is_named_with_its_fix(lava, monkeypatch):
     monkeypatch.delattr(ports, "_reshape_to")
     with pytest.raises(SnnCliError, match=r"numpy .* removed; run scripts/install_lava.sh"):
         _check_reshape_port()
-    from snncli.doctor import targets
+    from snncli.commands.doctor import targets
 
     assert targets()["loihi"].endswith("removed; run scripts/install_lava.sh to patch it")  # doctor says so too

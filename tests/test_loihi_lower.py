@@ -8,48 +8,47 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_loihi_nets import braille, cnn, mlp
+from nets import braille, cnn, lower, lower_loihi, mlp
 
 from snncli.errors import SnnCliError
 from snncli.hwsim.simulate import Simulator
-from snncli.targets import float as float_target
+from snncli.nirgraph import check_graph
 from snncli.targets import loihi
-from snncli.targets.graph import ordered_nodes
 from snncli.targets.loihi import structure
-from snncli.targets.program import Program
+from snncli.core.program import Program
 
 
 def _structure(graph):
-    return structure._structure(ordered_nodes(graph), 1e-4, "auto", [])
+    return structure.build_stages(check_graph(graph).nodes, 1e-4, "auto", [])
 
 
 # --------------------------------------------------------------------- layout
 def test_mlp_program_layout_graded_input_and_latency():
-    program = loihi.lower(mlp())
-    ops = [(layer.name, layer.op) for layer in program.layers]
+    program = lower_loihi(mlp())
+    ops = [(layer.name, layer.kind) for layer in program.layers]
     assert ops == [("input", "input"), ("fc1", "dense"), ("fc2", "dense"), ("lif1", "neuron"), ("lif2", "neuron"),
                    ("output", "output")]  # fmt: skip
-    assert program.layer("fc1").delayed_inputs == ["input"] and program.layer("fc1").in_shape == (64,)
-    assert program.layer("fc2").delayed_inputs == ["lif1"] and program.layer("lif2").inputs == ["fc2"]
-    inp = program.layer("input").params
-    assert inp["input_bits"] == 8 and 1 <= inp["input_scale"] <= 255  # direct encoder: graded spikes
-    assert program.metadata["netx"] == {"input_message_bits": 8, "reset_interval": "steps per sample", "reset_offset": 1}
-    assert [program.layer(n).params["reset_step"] for n in ("lif1", "lif2")] == [1, 2]  # LIFReset at arrival
-    assert program.metadata["latency_steps"] == 2  # one step per Dense
+    assert program.layer("fc1").delayed_inputs == ("input",) and program.layer("fc1").in_shape == (64,)
+    assert program.layer("fc2").delayed_inputs == ("lif1",) and program.layer("lif2").inputs == ("fc2",)
+    inp = program.layer("input").op
+    assert inp.bits == 8 and 1 <= inp.scale <= 255  # direct encoder: graded spikes
+    assert program.notes["netx"] == {"input_message_bits": 8, "reset_interval": "steps per sample", "reset_offset": 1}
+    assert [program.layer(n).neuron.reset_step for n in ("lif1", "lif2")] == [1, 2]  # LIFReset at arrival
+    assert program.latency_steps == 2  # one step per Dense
     for layer in program.layers:
-        if layer.op == "dense":
-            w = layer.params["weight"]
+        if layer.kind == "dense":
+            w = layer.op.weight
             assert w.dtype == np.int64 and w.min() >= -255 and w.max() <= 254
-    lif = program.layer("lif1").params
-    assert lif["du"] == 4095 and lif["dv"] == 205 and lif["bias_exp"] == 6  # dv = round(4096 / 20)
-    assert 1 <= lif["vth"] <= (1 << 17) - 1 and np.abs(lif["bias_mant"]).max() <= 4095
+    lif = program.layer("lif1").neuron
+    assert lif.du == 4095 and lif.dv == 205 and lif.bias_exp == 6  # dv = round(4096 / 20)
+    assert 1 <= lif.vth <= (1 << 17) - 1 and np.abs(lif.bias_mant).max() <= 4095
     assert set(program.scales) == {"lif1", "lif2"}
 
 
 def test_reset_step_zeroes_state_once_when_the_input_arrives():
-    from snncli.hwsim.loihi_neuron import loihi_cuba_init, loihi_cuba_step
+    from snncli.targets.loihi.arithmetic import LoihiCuba, loihi_cuba_init, loihi_cuba_step
 
-    p = {"du": 4095, "dv": 0, "vth": 100, "bias_mant": 10, "bias_exp": 6, "reset_step": 2}
+    p = LoihiCuba(du=4095, dv=0, vth=100, bias_mant=10, bias_exp=6, reset_step=2)
     state = loihi_cuba_init((1,), 1, p)
     volts = []
     for _ in range(5):
@@ -59,9 +58,9 @@ def test_reset_step_zeroes_state_once_when_the_input_arrives():
 
 
 def test_binary_input_without_scale_and_analog_input_refused_by_hwsim():
-    program = loihi.lower(mlp(encoder="poisson"))
-    assert "input_scale" not in program.layer("input").params
-    assert program.metadata["netx"]["input_message_bits"] == 0
+    program = lower_loihi(mlp(encoder="poisson"))
+    assert program.layer("input").op.scale is None
+    assert program.notes["netx"]["input_message_bits"] == 0
     x = (np.random.default_rng(0).random((6, 2, 1, 8, 8)) < 0.3).astype(float)
     Simulator(program).run(x)  # binary spikes: fine
     with pytest.raises(SnnCliError, match="non-integer synaptic input"):
@@ -69,7 +68,7 @@ def test_binary_input_without_scale_and_analog_input_refused_by_hwsim():
 
 
 def test_program_save_load_roundtrip_runs_identically(tmp_path):
-    program = loihi.lower(cnn())
+    program = lower_loihi(cnn())
     program.save(tmp_path / "p.npz")
     loaded = Program.load(tmp_path / "p.npz")
     x = np.random.default_rng(1).random((5, 3, 1, 8, 8))
@@ -106,11 +105,11 @@ def test_pool_and_flatten_folded_into_linear_keep_torch_flatten_order():
 def test_loihi_cnn_tracks_the_float_model():
     graph = cnn(seed=5)
     x = np.random.default_rng(2).random((10, 40, 1, 8, 8))
-    program = loihi.lower(graph)
-    lat = program.metadata["latency_steps"]
+    program = lower_loihi(graph)
+    lat = program.latency_steps
     assert lat == 3
     ours = Simulator(program).run(np.concatenate([x, np.zeros((lat, *x.shape[1:]))]), record=True)
-    ref = Simulator(float_target.lower(graph)).run(x, record=True)
+    ref = Simulator(lower(graph)).run(x, record=True)
     for name in ("if1", "if2", "if_out"):  # spike counts per neuron agree closely (pipeline lag flushed)
         a = ours.records[name]["out"].sum(0).reshape(40, -1)
         b = ref.records[name]["out"].sum(0).reshape(40, -1)
@@ -120,18 +119,18 @@ def test_loihi_cnn_tracks_the_float_model():
 def test_odd_sized_pool_before_padded_conv_is_refused():
     graph = cnn(shape=(1, 7, 7))  # the 7x7 map loses its last row/column in pool1, conv2 pads
     with pytest.raises(SnnCliError, match="drops the last rows"):
-        loihi.lower(graph)
+        lower_loihi(graph)
 
 
 # --------------------------------------------------------------------- scales
 def test_rule_scale_cannot_overflow_the_24_bit_current():
-    program = loihi.lower(mlp(seed=7))
-    scale, levels = program.layer("input").params["input_scale"], 2**8 - 1
-    w = program.layer("fc1").params["weight"]
+    program = lower_loihi(mlp(seed=7))
+    scale, levels = program.layer("input").op.scale, 2**8 - 1
+    w = program.layer("fc1").op.weight
     x_max = min(levels, round(1.0 * scale))  # x in [0, 1] for the direct encoder
     worst = max(np.clip(w, 0, None).sum(1).max(), -np.clip(w, None, 0).sum(1).min()) * x_max
     assert worst < 2**17  # a << 6 stays inside Lava's 24-bit u for ANY input
-    w2 = program.layer("fc2").params["weight"]
+    w2 = program.layer("fc2").op.weight
     assert np.abs(w2).max() == 254  # spikes in: the weight range binds, fully used
 
 
@@ -139,14 +138,14 @@ def test_calibration_search_picks_scales_and_reports_what_hwsim_sees():
     graph = mlp(seed=2)
     rng = np.random.default_rng(3)
     calib = np.repeat(rng.random((1, 120, 1, 8, 8)), 8, axis=0)  # the direct encoder repeats the frame
-    program = loihi.lower(graph, calibration=calib)
-    search = program.metadata["scale_search"]
+    program = lower_loihi(graph, calibration=calib)
+    search = program.notes["scale_search"]
     assert set(search["layers"]) == {"lif1", "lif2"} and len(search["input_scales"]) >= 7
-    assert program.metadata["input"]["decided_by"] == "calibration data"
+    assert program.notes["input"]["decided_by"] == "calibration data"
     # the search's own integer evaluation agrees with hwsim on the chosen program
-    lat = program.metadata["latency_steps"]
+    lat = program.latency_steps
     ours = Simulator(program).run(np.concatenate([calib, np.zeros((lat, *calib.shape[1:]))]))
-    ref = Simulator(float_target.lower(graph)).run(calib)
+    ref = Simulator(lower(graph)).run(calib)
     steps = calib.shape[0]  # the search scores the output window [latency, latency + T)
     pred = ours.outputs[lat : lat + steps].sum(0).argmax(1)
     assert np.mean(pred == ref.predictions()) == pytest.approx(search["prediction_agreement"])
@@ -155,40 +154,40 @@ def test_calibration_search_picks_scales_and_reports_what_hwsim_sees():
 
 def test_calibration_with_binary_spikes_gives_a_binary_input_program():
     calib = (np.random.default_rng(4).random((8, 64, 1, 8, 8)) < 0.3).astype(float)
-    program = loihi.lower(mlp(encoder="direct"), calibration=calib)  # the data decide, not the metadata
-    assert "input_scale" not in program.layer("input").params
+    program = lower_loihi(mlp(encoder="direct"), calibration=calib)  # the data decide, not the metadata
+    assert program.layer("input").op.scale is None
     with pytest.raises(SnnCliError, match="calibration data has shape"):
-        loihi.lower(mlp(), calibration=calib[:, :, 0])
+        lower_loihi(mlp(), calibration=calib[:, :, 0])
 
 
 # --------------------------------------------------------------------- recurrent
-def test_recurrent_cubalif_becomes_dense_plus_recurrent_dense():
-    program = loihi.lower(braille())
+def test_recurrent_cubalif_becomes_dense_plus_recurrent_dense(conformance):
+    program = lower_loihi(braille(conformance))
     rec = program.layer("lif1.w_rec")
-    assert rec.op == "dense" and rec.delayed_inputs == ["lif1.lif"]
-    assert program.layer("lif1.lif").inputs == ["fc1", "lif1.w_rec"]
-    p = program.layer("lif1.lif").params
-    assert p["du"] == round(4096 * 1e-4 / 2.2222e-4) - 1 and p["dv"] == 410  # tau_syn 0.22 ms, tau_mem 1 ms
-    assert program.metadata["latency_steps"] == 2  # the recurrent edge adds no pipeline stage
-    assert any("steady-state" in w for w in program.metadata["warnings"])  # CubaLIF bias goes to v
+    assert rec.kind == "dense" and rec.delayed_inputs == ("lif1.lif",)
+    assert program.layer("lif1.lif").inputs == ("fc1", "lif1.w_rec")
+    p = program.layer("lif1.lif").neuron
+    assert p.du == round(4096 * 1e-4 / 2.2222e-4) - 1 and p.dv == 410  # tau_syn 0.22 ms, tau_mem 1 ms
+    assert program.latency_steps == 2  # the recurrent edge adds no pipeline stage
+    assert any("steady-state" in w for w in program.warnings)  # CubaLIF bias goes to v
 
 
-def test_calibration_search_on_the_recurrent_network_matches_hwsim():
+def test_calibration_search_on_the_recurrent_network_matches_hwsim(conformance):
     calib = (np.random.default_rng(8).random((30, 64, 12)) < 0.25).astype(float)
-    program = loihi.lower(braille(), calibration=calib)
-    lat, steps = program.metadata["latency_steps"], calib.shape[0]
+    program = lower_loihi(braille(conformance), calibration=calib)
+    lat, steps = program.latency_steps, calib.shape[0]
     ours = Simulator(program).run(np.concatenate([calib, np.zeros((lat, *calib.shape[1:]))]))
-    ref = Simulator(float_target.lower(braille())).run(calib)
+    ref = Simulator(lower(braille(conformance))).run(calib)
     pred = ours.outputs[lat : lat + steps].sum(0).argmax(1)
-    assert np.mean(pred == ref.predictions()) == pytest.approx(program.metadata["scale_search"]["prediction_agreement"])
+    assert np.mean(pred == ref.predictions()) == pytest.approx(program.notes["scale_search"]["prediction_agreement"])
 
 
 # --------------------------------------------------------------------- limits and refusals
 def test_resource_table_counts_neurons_synapses_cores():
-    program = loihi.lower(cnn())
+    program = lower_loihi(cnn())
     res = program.resources
     assert res["per_layer"]["if1"]["neurons"] == 4 * 8 * 8
-    w = program.layer("conv1").params["weight"]
+    w = program.layer("conv1").op.weight
     table = Simulator(program).tables["conv1"]
     assert res["per_layer"]["if1"]["synapses"] == table.nnz  # unrolled, as hwsim's fan-out table
     assert res["per_layer"]["if1"]["fan_out_of_source"]["conv1"] == int(np.diff(table.indptr).max())
@@ -216,17 +215,17 @@ def test_network_too_large_for_one_chip_is_refused_with_one_line(tmp_path):
         edges=[("input", "conv"), ("conv", "if1"), ("if1", "output")],
     )
     with pytest.raises(SnnCliError) as err:
-        loihi.lower(graph)
+        lower_loihi(graph)
     message = str(err.value)
     assert "\n" not in message and "chips" in message and "'if1'" in message and "128 cores" in message
     assert list(tmp_path.iterdir()) == []
 
 
 def test_write_refuses_a_program_over_the_limits_and_writes_nothing(tmp_path, monkeypatch):
-    program = loihi.lower(mlp())
+    program = lower_loihi(mlp())
     monkeypatch.setitem(loihi.LIMITS["cores_per_chip"], "value", 1)  # a 2-core network on a 1-core "chip"
     with pytest.raises(SnnCliError, match="network needs 2 chips"):
-        loihi.write(program, tmp_path / "net.h5")
+        loihi.LoihiTarget().write(program, None, str(tmp_path / "net.h5"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -245,7 +244,7 @@ def test_what_loihi_cannot_run_is_refused_naming_the_node(mutate, match, tmp_pat
     graph = mlp()
     mutate(graph)
     with pytest.raises(SnnCliError, match=match) as err:
-        loihi.lower(graph)
+        lower_loihi(graph)
     assert "\n" not in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -255,7 +254,7 @@ def test_branches_and_skip_connections_are_refused():
     graph.nodes["fc_skip"] = nir.Linear(weight=np.ones((10, 40)))
     graph.edges += [("lif1", "fc_skip"), ("fc_skip", "lif2")]
     with pytest.raises(SnnCliError, match=r"'lif2' has 2 feed-forward"):
-        loihi.lower(graph)
+        lower_loihi(graph)
     graph = mlp()
     graph.nodes["fc3"] = nir.Linear(weight=np.ones((10, 10)))
     graph.nodes["lif3"] = graph.nodes.pop("lif2").__class__(**{k: v for k, v in vars(mlp().nodes["lif2"]).items()
@@ -265,36 +264,34 @@ def test_branches_and_skip_connections_are_refused():
     graph.edges = [e for e in graph.edges if e != ("lif2", "output")]
     graph.edges += [("lif2", "fc3"), ("fc3", "lif3"), ("lif1", "fc_skip"), ("fc_skip", "lif3"), ("lif3", "output")]
     with pytest.raises(SnnCliError, match=r"'lif3' has 2 feed-forward"):
-        loihi.lower(graph)
+        lower_loihi(graph)
 
 
 def test_cuba_step_shortcuts_equal_the_plain_integer_rules():
     """loihi_cuba_step skips wraps/decays that are identities; fuzz it against the rules written out plainly."""
-    from snncli.hwsim import loihi_neuron as ln
+    from snncli.targets.loihi import arithmetic as ln
 
     def plain(state, x, p):
-        a = ln._i32(np.asarray(x, dtype=np.int64))
-        if p.get("in_wrap_bits"):
+        a = ln.i32(np.asarray(x, dtype=np.int64))
+        if p.in_wrap_bits:
             a = (a + 2**23) % 2**24 - 2**23
 
         def decay(z, d):
             prod = z * (4096 - d)
             return np.sign(prod) * (np.abs(prod) >> 12)
 
-        u = ln._i32(decay(state["u"], p["du"] + 1) + ln._i32(a << 6))
+        u = ln.i32(decay(state["u"], p.du + 1) + ln.i32(a << 6))
         u = np.where(u > 2**23, u - 2**24, np.where(u <= -(2**23), u + 2**24, u))
-        v = ln._i32(decay(state["v"], p["dv"]) + u + ln.effective_bias(p["bias_mant"], p["bias_exp"]))
+        v = ln.i32(decay(state["v"], p.dv) + u + ln.effective_bias(p.bias_mant, p.bias_exp))
         v = np.clip(v, -(2**23) + 1, 2**23 - 1)
-        s = v > (p["vth"] << 6)
+        s = v > (p.vth << 6)
         return {"u": u, "v": np.where(s, 0, v)}, s.astype(np.int64)
 
     rng = np.random.default_rng(0)
     for _ in range(120):
-        p = {"du": int(rng.choice([0, 100, 2047, 4095])), "dv": int(rng.choice([0, 205, 4095])),
-             "vth": int(rng.integers(1, 2**17)), "bias_mant": rng.integers(-4096, 4096, 30),
-             "bias_exp": int(rng.integers(0, 8))}  # fmt: skip
-        if rng.random() < 0.3:
-            p["in_wrap_bits"] = 24
+        p = ln.LoihiCuba(du=int(rng.choice([0, 100, 2047, 4095])), dv=int(rng.choice([0, 205, 4095])),
+                         vth=int(rng.integers(1, 2**17)), bias_mant=rng.integers(-4096, 4096, 30),
+                         bias_exp=int(rng.integers(0, 8)), in_wrap_bits=24 if rng.random() < 0.3 else None)
         fast = ln.loihi_cuba_init((30,), 2, p)
         slow = {k: v.copy() for k, v in fast.items()}
         scale = int(rng.choice([10, 2**10, 2**17, 2**24, 2**30, 2**40]))

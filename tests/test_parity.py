@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-from test_loihi_nets import braille, cnn, mlp
+from nets import braille, cnn, lower, lower_loihi, mlp
 
 from snncli.hwsim.simulate import Simulator, pad_for_latency
-from snncli.parity import layer_lags
-from snncli.targets import float as float_target
-from snncli.targets import loihi
+from snncli.commands.parity import layer_lags
 
 
-def test_lags_follow_edges_not_the_list_order():
+def test_lags_follow_edges_not_the_list_order(conformance):
     # the Loihi Program lists every synapse before the neurons: the lags must still be the pipeline depth
-    for graph in (mlp(), cnn(), braille()):
-        program = loihi.lower(graph)
+    for graph in (mlp(), cnn(), braille(conformance)):
+        program = lower_loihi(graph)
         lags = layer_lags(program)
-        assert {n: lags[n] for n in program.metadata["depth"]} == program.metadata["depth"]
-        assert lags[program.output_layers[0].name] == program.metadata["latency_steps"]
+        assert {n: lags[n] for n in program.notes["depth"]} == program.notes["depth"]
+        assert lags[program.output_layers[0].name] == program.latency_steps
 
 
-def test_float_program_has_no_lag_and_recurrent_edges_add_none():
-    for graph in (cnn(), braille()):
-        program = float_target.lower(graph)
+def test_float_program_has_no_lag_and_recurrent_edges_add_none(conformance):
+    for graph in (cnn(), braille(conformance)):
+        program = lower(graph)
         lags = layer_lags(program)
         assert {lags[layer.name] for layer in program.neuron_layers + program.output_layers} == {0}
 
@@ -31,8 +29,8 @@ def test_lagged_loihi_spikes_line_up_with_the_float_model():
     graph = cnn(encoder="poisson")
     rng = np.random.default_rng(0)
     x = (rng.random((12, 16, 1, 8, 8)) < 0.4).astype(np.float64)
-    fres = Simulator(float_target.lower(graph)).run(x, record=True)
-    program = loihi.lower(graph, calibration=x)
+    fres = Simulator(lower(graph)).run(x, record=True)
+    program = lower_loihi(graph, calibration=x)
     lres = Simulator(program).run(pad_for_latency(program, x), record=True)
     lags = layer_lags(program)
     for layer in program.neuron_layers:

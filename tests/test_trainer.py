@@ -216,14 +216,14 @@ def test_fake_quantize_is_an_n_bit_lattice_with_straight_through_gradient():
 
 
 def test_qat_run_exports_quantized_weights_and_resumes(tmp_path):
-    from snncli.export.run import run_to_nir
+    from snncli.commands.run import Run
 
     cfg = tiny(model="cnn", channels=[4], neuron="if", qat_bits=4, epochs=2)
     train(cfg, tmp_path / "run", progress=False)
     model, _, _ = load_trained(tmp_path / "run", "last")
     assert not any("parametrizations" in name for name in model.state_dict())  # baked: plain modules
-    graph = run_to_nir(str(tmp_path / "run"), checkpoint="last")
-    weights = [node.weight for node in graph.nodes.values() if hasattr(node, "weight")]
+    graph = Run(tmp_path / "run").graph("last")
+    weights = [node.weight for node in graph.graph.nodes.values() if hasattr(node, "weight")]
     assert len(weights) == 2
     for w in weights:
         k = w / (abs(w).max() / 7)
