@@ -250,9 +250,10 @@ def convert(images: np.ndarray, sensor: DVSSensor = DVSSensor(), seed: int = 0, 
     counts = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     events = np.empty(int(offsets[-1]), dtype=EVENT_DTYPE)
-    for s, r in zip(starts, results, strict=True):  # copy chunk by chunk, freeing each: peak ~ one copy
-        events[offsets[s]:offsets[s] + len(r[0])] = r[0]
-    del results
+    for s in starts:  # copy chunk by chunk, dropping each once copied: the events are held about once
+        chunk_events = results[s // chunk][0]
+        events[offsets[s]:offsets[s] + len(chunk_events)] = chunk_events
+        results[s // chunk] = None
     return events, offsets
 
 
