@@ -25,12 +25,15 @@ from snncli.errors import SnnCliError
 
 EPILOG = """\
 typical session:
-  snncli train --run-dir runs/digits                    # MLP on sklearn digits (default)
-  snncli export runs/digits --target nir -o digits.nir  # NIR graph, readable by any NIR tool
-  snncli simulate digits.nir --json sim.json            # event-driven hwsim on the test split
-  snncli report sim.json -o report/                     # energy: SNN vs its ANN twin
-  snncli parity runs/digits --target loihi              # torch vs hwsim (Loihi arithmetic) vs Lava
-  snncli export runs/digits --target loihi -o net.h5    # netx file for Intel Loihi 2
+  snncli train --run-dir runs/digits                     # MLP on sklearn digits (default)
+  snncli export runs/digits --target nir -o digits.nir   # NIR graph, readable by NIR tools
+  snncli simulate digits.nir --json sim.json             # event-driven hwsim on the test split
+  snncli report sim.json -o report/                      # energy: SNN vs its ANN twin
+  snncli parity runs/digits --target CHIP                # torch vs hwsim (chip arithmetic) vs vendor
+  snncli export runs/digits --target CHIP -o ARTIFACT    # the chip's own file
+
+targets (CHIP):
+{targets}
 """
 
 
@@ -43,7 +46,10 @@ class Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad flag (already reported in one line)
+        return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -116,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="snncli",
         description="Train spiking neural networks, export them through NIR to neuromorphic chips, "
         "simulate them event by event with the chip's arithmetic, and report their energy.",
-        epilog=EPILOG,
+        epilog=EPILOG.format(targets=_target_help()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"snncli {__version__}")
@@ -188,7 +194,7 @@ def _add_physics(p, readings=True) -> None:
     p.add_argument("--dt", type=POSITIVE_FLOAT, metavar="SECONDS",
                    help=f"time step; default: what the graph records, else {DEFAULT_DT}")
     if readings:
-        from snncli.targets.float import READINGS
+        from snncli.nirgraph.readings import READINGS
 
         p.add_argument("--reading", choices=READINGS,
                        help="how to read the graph's nodes: nir = the spec (default, or what the graph records); "
@@ -315,7 +321,7 @@ percentage points or hwsim and the vendor disagree.
 
 def _parity_parser(p) -> None:
     p.add_argument("run", help="run directory written by `snncli train`")
-    p.add_argument("--target", default="float", choices=list(_targets()), help="program to compare")
+    p.add_argument("--target", choices=list(_targets()), help="program to compare (default: the float arithmetic)")
     p.add_argument("--reference-limit", type=NONNEGATIVE_INT, default=20,
                    help="samples also run through the vendor simulator (slow); 0 = none")
     p.add_argument("--tolerance", type=NONNEGATIVE_FLOAT, default=1.0, help="allowed accuracy drop in percentage points")

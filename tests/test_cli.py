@@ -215,9 +215,14 @@ def test_qat_fine_tuning_from_a_run_keeps_its_settings_and_runs_exactly_on_loihi
     result = json.loads((tmp_path / "p.json").read_text())
     assert code == 0 and result["accuracy_drop_pp"] == 0 and result["prediction_agreement"] == 1
     assert [layer["spike_match_rate"] for layer in result["layers"]] == [1.0, 1.0, 1.0]
-    code, out, _ = run_cli(capsys, "parity", str(tmp_path / "float"), "--target", "loihi", "--reference-limit", "0",
-                           "--tolerance", "-1")  # a failing parity points at the fix
-    assert code == 1 and f"--init-from {tmp_path / 'float'} --qat-bits 8" in out
+    code, _, err = run_cli(capsys, "parity", str(tmp_path / "float"), "--target", "loihi", "--tolerance", "-1")
+    assert code == 2 and err.count("\n") == 1 and "--tolerance: must be >= 0" in err
+    from snncli.commands.parity import verdict
+    from snncli.targets import get_target
+
+    passed, text, advice = verdict(0.8, 0.5, None, get_target("loihi"), str(tmp_path / "float"))
+    assert not passed and "exceeds the tolerance" in text  # a failing parity points at the fix
+    assert f"--init-from {tmp_path / 'float'} --qat-bits 8" in advice
     code, _, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "x"), "--init-from", str(tmp_path / "nope"))
     _assert_clean_error(code, err, "--init-from", "not a training run")
     assert not (tmp_path / "x").exists()

@@ -8,19 +8,13 @@ import platform
 from dataclasses import dataclass
 
 PACKAGES = {
-    "torch": "training, float model",
+    "torch": "training, the trained model",
     "spikingjelly": "neurons, surrogates, NIR export",
     "nir": "graph format",
     "nirtorch": "graph tracing",
     "tonic": "event datasets",
     "neurobench": "cross-check of operation counts",
-    "lava-nc": "Loihi reference simulation",
-    "lava-dl": "Loihi netx artifacts",
-    "sinabs": "Speck semantics",
-    "samna": "SynSense devices (optional)",
-    "onnx": "ONNX export",
-    "onnxruntime": "ONNX execution",
-}
+}  # plus what each target declares it uses
 
 
 def _version(dist: str) -> str:
@@ -71,7 +65,12 @@ class DoctorResult:
 
 
 def doctor() -> DoctorResult:
-    packages = {name: f"{_version(name)}  ({use})" for name, use in PACKAGES.items()}
+    from snncli.targets import TARGETS
+
+    wanted = dict(PACKAGES)
+    for target in TARGETS.values():
+        wanted.update({name: f"{target.name}: {use}" for name, use in target.packages.items()})
+    packages = {name: f"{_version(name)}  ({use})" for name, use in wanted.items()}
     devices = {"python": platform.python_version(), "cpu cores": str(os.cpu_count())}
     try:
         import torch

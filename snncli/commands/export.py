@@ -63,7 +63,7 @@ def export(req: ExportRequest, console: Console | None = None) -> ExportResult:
         calibration = run.calibration() if target.needs_calibration else None
         net = lower_graph(graph, req.target, console, req.options, dt, calibration=calibration, where=f"the run {run}")
     else:
-        if file_kind(req.source) != "nir":
+        if file_kind(req.source) != "graph":
             raise SnnCliError(f"{req.source} is a lowered Program; export takes a run directory or a .nir graph")
         graph = read_nir(req.source)
         net = lower_graph(graph, req.target, console, req.options, req.dt, req.reading, req.override,

@@ -19,9 +19,9 @@ from snncli.core.program import Program
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import CheckedGraph, metadata_value
 from snncli.nirgraph.io import read_nir
-from snncli.targets import get_target, lower, make_options
+from snncli.nirgraph.readings import DEFAULT_READING
+from snncli.targets import default_target, get_target, lower, make_options
 
-DEFAULT_TARGET = "float"
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 _ZIP = b"PK\x03\x04"
 
@@ -36,7 +36,7 @@ class Network:
 
 
 def file_kind(path: str) -> str:
-    """``"nir"`` or ``"program"``, from the file's first bytes (a clear error for anything else)."""
+    """``"graph"`` (NIR, HDF5) or ``"program"`` (.npz), from the file's first bytes (a clear error otherwise)."""
     if not os.path.exists(path):
         raise SnnCliError(f"file not found: {path}")
     if os.path.isdir(path):
@@ -49,7 +49,7 @@ def file_kind(path: str) -> str:
     if head.startswith(_HDF5):
         if os.path.exists(path + ".program.npz"):
             raise SnnCliError(f"{path} is a chip artifact; simulate the Program written beside it: {path}.program.npz")
-        return "nir"
+        return "graph"
     raise SnnCliError(f"{path} is neither a NIR graph (HDF5) nor an snncli Program (.npz)")
 
 
@@ -61,7 +61,7 @@ def open_network(path: str, console: Console, target: str | None = None, options
     if file_kind(path) == "program":
         return _open_program(path, console, target, options, dt, reading)
     graph = read_nir(path)
-    return lower_graph(graph, target or DEFAULT_TARGET, console, options, dt, reading, override, calibration,
+    return lower_graph(graph, target or default_target(), console, options, dt, reading, override, calibration,
                        where=f"the graph {os.path.basename(path)}")
 
 
@@ -74,7 +74,8 @@ def lower_graph(graph: CheckedGraph, target: str, console: Console, options: dic
     settings = {
         "dt": resolve("dt", None if dt is None else check_dt(dt), metadata_value(meta, "dt"), DEFAULT_DT,
                       "dt" in override, where),
-        "reading": resolve("reading", reading, metadata_value(meta, "reading"), "nir", "reading" in override, where),
+        "reading": resolve("reading", reading, metadata_value(meta, "reading"), DEFAULT_READING, "reading" in override,
+                           where),
     }
     for s in settings.values():
         if s.note and s.origin == "override":

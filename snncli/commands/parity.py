@@ -29,13 +29,13 @@ from snncli.commands.run import Run
 from snncli.core.physics import DEFAULT_DT
 from snncli.core.program import Program
 from snncli.errors import SnnCliError
-from snncli.targets import get_target
+from snncli.targets import default_target, get_target
 
 
 @dataclass(frozen=True)
 class ParityRequest:
     run: str
-    target: str = "float"
+    target: str | None = None  # None: the default (float) arithmetic
     options: dict = field(default_factory=dict)
     reference_limit: int = 20
     tolerance: float = 1.0  # percentage points of accuracy drop allowed
@@ -164,12 +164,12 @@ def parity(req: ParityRequest, console: Console | None = None) -> ParityResult:
     console = console or Console()
     if req.tolerance < 0 or not np.isfinite(req.tolerance):
         raise SnnCliError(f"--tolerance must be a finite number of percentage points >= 0, got {req.tolerance}")
-    target = get_target(req.target)
+    target = get_target(req.target or default_target())
     run = Run(req.run)
     device = req.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, _info = run.model(req.checkpoint, device=device)
     calibration = run.calibration() if target.needs_calibration else None
-    program = lower_graph(run.graph(req.checkpoint, req.dt), req.target, console, req.options, req.dt,
+    program = lower_graph(run.graph(req.checkpoint, req.dt), target.name, console, req.options, req.dt,
                           calibration=calibration, where=f"the run {run}").program
     simulator = Simulator(program)
     x_all, y_all = run.encoded("test", limit=req.limit, seed=req.seed)
@@ -200,22 +200,24 @@ def parity(req: ParityRequest, console: Console | None = None) -> ParityResult:
     if target.has_reference and req.reference_limit > 0:
         reference = _vendor_check(target, program, simulator, x_all[:, : req.reference_limit],
                                   y_all[: req.reference_limit], pred_hw[: req.reference_limit], window, console)
-    passed, verdict, advice = _verdict(drop, req.tolerance, reference, target, run)
+    passed, text, advice = verdict(drop, req.tolerance, reference, target, str(run))
     return ParityResult(
-        run=str(run), target=req.target, device=str(device), samples=int(len(y_all)),
+        run=str(run), target=target.name, device=str(device), samples=int(len(y_all)),
         accuracy={"torch": acc_torch, "hwsim": acc_hw}, accuracy_drop_pp=drop,
         prediction_agreement=float(np.mean(pred_torch == pred_hw)), spike_match_rate=vs_torch.rate(),
         layers=vs_torch.layers("torch", "hwsim"), tolerance_pp=req.tolerance, reference=reference, passed=passed,
-        verdict=verdict, advice=advice, seconds=time.perf_counter() - t0, warnings=console.warnings,
+        verdict=text, advice=advice, seconds=time.perf_counter() - t0, warnings=console.warnings,
         notes=console.notes,
     )  # fmt: skip
 
 
-def _verdict(drop: float, tolerance: float, reference: dict | None, target, run: Run) -> tuple[bool, str, str | None]:
+def verdict(drop: float, tolerance: float, reference: dict | None, target, run: str) -> tuple[bool, str, str | None]:
+    """``(passed, PASS or FAIL and why, what to try)``: any spike hwsim and the vendor disagree on
+    fails, and so does an accuracy drop past the tolerance (percentage points)."""
     if reference is not None and not reference["identical_spikes"]:
         return False, "FAIL: hwsim and the vendor simulator disagree", None
     if drop > tolerance:
-        return False, f"FAIL: accuracy drop exceeds the tolerance of {tolerance} pp", target.advice(str(run))
+        return False, f"FAIL: accuracy drop exceeds the tolerance of {tolerance} pp", target.advice(run)
     return True, "PASS", None
 
 

@@ -6,6 +6,15 @@ NIR equations in float64) and ``loihi`` (Intel Loihi 2 via Lava / lava-dl netx).
 
 from snncli.targets import float as _float  # noqa: F401  (registers float, nir)
 from snncli.targets import loihi as _loihi  # noqa: F401  (registers loihi)
-from snncli.targets.base import TARGETS, Target, get_target, lower, make_options, register, source_of
+from snncli.targets.base import (
+    TARGETS,
+    Target,
+    default_target,
+    get_target,
+    lower,
+    make_options,
+    register,
+    source_of,
+)
 
-__all__ = ["TARGETS", "Target", "get_target", "lower", "make_options", "register", "source_of"]
+__all__ = ["TARGETS", "Target", "default_target", "get_target", "lower", "make_options", "register", "source_of"]

@@ -42,6 +42,8 @@ class Target:
     needs_calibration: ClassVar[bool] = False  # lower() wants encoded training samples when a run has them
     quantized: ClassVar[bool] = False  # integer arithmetic: accuracy can drop, QAT can help
     neuron_models: ClassVar[tuple[NeuronModel, ...]] = ()
+    packages: ClassVar[dict[str, str]] = {}  # distribution -> what the target uses it for (doctor)
+    default: ClassVar[bool] = False  # the reference arithmetic: simulate's and parity's default target
 
     def lower(self, graph: CheckedGraph, dt: float, reading: str, options: Any,
               calibration: np.ndarray | None = None) -> Program:
@@ -81,6 +83,11 @@ def register(cls: type[Target]) -> type[Target]:
         register_neuron_model(model)
     TARGETS[cls.name] = cls()
     return cls
+
+
+def default_target() -> str:
+    """The target a graph is simulated in when none is named (the NIR equations in float64)."""
+    return next(name for name, t in TARGETS.items() if t.default)
 
 
 def get_target(name: str) -> Target:

@@ -12,13 +12,14 @@ from snncli.core.program import Program
 from snncli.nirgraph.check import CheckedGraph
 from snncli.nirgraph.io import write_nir
 from snncli.targets.base import Target, register
-from snncli.targets.float.lowering import READINGS, lower_float
+from snncli.targets.float.lowering import lower_float
 from snncli.targets.float.neuron import MODEL, FloatLIF
 
 
 @register
 class FloatTarget(Target):
     name = "float"
+    default = True
     summary = "the NIR equations in float64, forward Euler: the ground truth every chip is compared with"
     artifact = "the lowered float64 Program (.npz) that hwsim executes"
     neuron_models = (MODEL,)
@@ -30,6 +31,7 @@ class FloatTarget(Target):
 @register
 class NirTarget(FloatTarget):
     name = "nir"
+    default = False
     summary = "the NIR graph itself, readable by NIR tools (executes as the float target)"
     artifact = "the NIR graph (.nir)"
 
@@ -38,4 +40,4 @@ class NirTarget(FloatTarget):
         return [path]
 
 
-__all__ = ["READINGS", "FloatLIF", "FloatTarget", "NirTarget"]
+__all__ = ["FloatLIF", "FloatTarget", "NirTarget"]

@@ -35,9 +35,9 @@ from snncli.core.program import (
 )
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import CheckedGraph, GraphNode, conv_padding
+from snncli.nirgraph.readings import READINGS
 from snncli.targets.float.neuron import FloatLIF
 
-READINGS = ("nir", "sinabs", "norse")
 
 
 def lower_float(graph: CheckedGraph, dt: float, reading: str, target: str = "float") -> Program:

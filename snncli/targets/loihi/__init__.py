@@ -51,6 +51,7 @@ class LoihiTarget(Target):
     needs_calibration = True
     quantized = True
     neuron_models = (MODEL,)
+    packages = {"lava-nc": "Loihi reference simulation (Lava, fixed point)", "lava-dl": "Loihi netx artifacts"}
 
     def lower(self, graph: CheckedGraph, dt: float, reading: str, options: LoihiOptions, calibration=None) -> Program:
         if reading != "nir":
