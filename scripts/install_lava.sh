@@ -9,8 +9,9 @@
 #     --no-deps --ignore-requires-python and their real runtime needs are listed here;
 #   * lava-dl declares torchvision, whose PyPI builds do not import beside the CPU
 #     torch 2.13.0: it is NOT installed.  Only slayer's object_detection imports
-#     torchvision; snncli needs netx alone, and snncli/targets/lava_reference.py
-#     imports netx without executing slayer's package __init__ (no stub, no torchvision);
+#     torchvision (and opencv); slayer's __init__ imports it eagerly, so
+#     scripts/patch_lava.py makes that import lazy and `from lava.lib.dl import netx`
+#     works as netx's users write it;
 #   * lava-nc 0.10.0 fails on Python 3.11 (var_model.py) and numpy 2.4 (ReshapePort):
 #     scripts/patch_lava.py fixes both in the installed sources (a no-op when done).
 set -euo pipefail
@@ -43,13 +44,14 @@ echo "[install_lava] lava-nc 0.10.0 + lava-dl 0.6.0 (--no-deps --ignore-requires
 # rest is left free so that pip keeps what the venv already has.
 "${PIP[@]}" "asteval<0.10" networkx scipy scikit-learn h5py
 
-echo "[install_lava] source fixes (scripts/patch_lava.py): Python 3.11 var_model, numpy 2.4 ReshapePort"
+echo "[install_lava] source fixes (scripts/patch_lava.py): Python 3.11 var_model, numpy 2.4 ReshapePort, lazy obd"
 "$PYBIN" scripts/patch_lava.py
 
-echo "[install_lava] check: Lava fixed-point runtime and netx import"
+echo "[install_lava] check: Lava fixed-point runtime, and netx imported the documented way"
 "$PYBIN" -c "
-from snncli.targets.lava_reference import import_netx
+from snncli.targets.loihi.lava_reference import import_netx
 import_netx()
+from lava.lib.dl import netx
 from lava.magma.core.run_configs import Loihi2SimCfg
 import lava.proc.lif.process, lava.proc.dense.process
 print('[install_lava] ok: lava-nc', __import__('importlib.metadata').metadata.version('lava-nc'),

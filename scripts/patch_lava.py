@@ -1,10 +1,15 @@
-"""Source fixes to the installed lava-nc 0.10.0 (run by scripts/install_lava.sh; idempotent).
+"""Source fixes to the installed lava-nc 0.10.0 and lava-dl 0.6.0 (run by scripts/install_lava.sh; idempotent).
 
 * lava/magma/compiler/var_model.py: dataclass fields with the mutable default
   ``ByteEncoder()`` are a ValueError on Python 3.11 -> ``field(default_factory=ByteEncoder)``.
 * lava/magma/core/process/ports/ports.py: ReshapePort (netx's conv -> dense flatten)
   calls ``np.reshape(..., newshape=)``, a keyword numpy 2.4 removed -> the shape is
   passed positionally, so netx files load in this venv's Lava without snncli.
+* lava/lib/dl/slayer/__init__.py imports ``object_detection`` eagerly, which needs
+  torchvision and opencv; torchvision's PyPI builds do not import beside the CPU
+  torch 2.13 (shared/ENVIRONMENT.md), so ``from lava.lib.dl import netx`` -- the way
+  netx's users load a file -- failed.  The import becomes lazy (on first use of
+  ``slayer.obd``), which only object detection needs; nothing else changes.
 """
 
 from __future__ import annotations
@@ -40,13 +45,37 @@ def _ports(src: str) -> str:
     return new
 
 
-PATCHES = {"magma/compiler/var_model.py": _var_model, "magma/core/process/ports/ports.py": _ports}
+LAZY_OBD = '''
+
+def __getattr__(name):  # snncli patch: object_detection needs torchvision and opencv; import it on first use
+    if name == "obd":
+        from . import object_detection as obd
+
+        return obd
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+'''
+
+
+def _slayer_init(src: str) -> str:
+    new = src.replace("from . import object_detection as obd\n", "")
+    if "def __getattr__(name):  # snncli patch" not in new:
+        new = new.rstrip("\n") + "\n" + LAZY_OBD
+    if "import object_detection as obd\n" in new.split("def __getattr__")[0]:
+        raise ValueError("slayer still imports object_detection eagerly: lava-dl changed, update this patch")
+    return new
+
+
+PATCHES = {
+    "magma/compiler/var_model.py": _var_model,
+    "magma/core/process/ports/ports.py": _ports,
+    "lib/dl/slayer/__init__.py": _slayer_init,
+}
 
 
 def main() -> None:
-    root = pathlib.Path(list(importlib.util.find_spec("lava").submodule_search_locations)[0])
+    roots = [pathlib.Path(p) for p in importlib.util.find_spec("lava").submodule_search_locations]
     for rel, fix in PATCHES.items():
-        path = root / rel
+        path = next((root / rel for root in roots if (root / rel).exists()), roots[0] / rel)
         src = path.read_text()
         try:
             new = fix(src)

@@ -177,3 +177,18 @@ def test_an_unpatched_lava_is_named_with_its_fix(lava, monkeypatch):
     from snncli.commands.doctor import targets
 
     assert targets()["loihi"].endswith("removed; run scripts/install_lava.sh to patch it")  # doctor says so too
+
+
+def test_the_documented_netx_import_loads_the_exported_file(lava, tmp_path):
+    """The sidecar says `from lava.lib.dl import netx; netx.hdf5.Network(...)`: that works in a fresh
+    interpreter that never imports snncli (install_lava.sh makes slayer's object-detection import lazy)."""
+    import subprocess
+    import sys
+
+    program = lower_loihi(mlp(seed=2))
+    artifact.write(program, str(tmp_path / "net.h5"))
+    code = ("from lava.lib.dl import netx; net = netx.hdf5.Network(net_config=%r, input_message_bits=8); "
+            "print(len(net.layers))" % str(tmp_path / "net.h5"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "2", done.stderr[-500:]
+    assert "from lava.lib.dl import netx" in json.loads((tmp_path / "net.h5.json").read_text())["load_with"]

@@ -1,19 +1,13 @@
 """Run Intel Lava's own CPU simulator (``Loihi2SimCfg(select_tag="fixed_pt")``) as the
 reference for the ``loihi`` target.  Lava is optional: everything here imports it lazily.
 
-Importing netx without torchvision and opencv
----------------------------------------------
-``lava.lib.dl.netx.hdf5`` imports ``lava.lib.dl.slayer.neuron.rf`` (for RF neurons
-only), and ``lava/lib/dl/slayer/__init__.py`` imports every slayer subpackage,
-including ``object_detection``, whose ``boundingbox/utils.py`` does
-``import cv2`` and ``from torchvision import ops``.  torchvision cannot be installed
-beside the CPU torch 2.13 build, and opencv is 50 MB that netx never uses.
-:func:`import_netx` therefore, *only when importing slayer the normal way fails*, pre-registers ``lava.lib.dl.slayer`` as a bare package module
-pointing at the real slayer directory (no code of slayer's ``__init__`` runs), so
-that ``slayer.neuron.rf`` and what it needs (torch-only modules) import as usual.
-No torchvision stub is created.  After netx is imported the bare module is removed
-from ``sys.modules`` again, so a later ``import lava.lib.dl.slayer`` fails with the
-genuine import error instead of returning a half-empty package.
+Importing netx
+--------------
+``from lava.lib.dl import netx``, as netx's users do.  lava-dl's ``slayer/__init__.py``
+imports ``object_detection`` (torchvision, opencv) eagerly; torchvision's PyPI builds
+do not import beside the CPU torch 2.13, so ``scripts/install_lava.sh`` makes that one
+import lazy (``scripts/patch_lava.py``), and :func:`import_netx` names the script when
+an installation was left unpatched.
 
 Timing of Lava's fixed-point pipeline (what hwsim must reproduce)
 -----------------------------------------------------------------
@@ -60,18 +54,11 @@ processes and raises :class:`SnnCliError` with the message.
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
-import importlib.util
 import os
-import sys
-import types
 
 import numpy as np
 
 from snncli.errors import SnnCliError
-
-_SLAYER = "lava.lib.dl.slayer"
-
 
 def _runtime() -> None:
     """Lava's runtime sets the 'fork' start method at import, which fails once anything
@@ -108,42 +95,17 @@ def _check_reshape_port() -> None:
 
 
 def import_netx():
-    """Import and return ``lava.lib.dl.netx`` (see the module docstring for the shim)."""
+    """Import and return ``lava.lib.dl.netx`` the documented way; a Lava left unpatched is named with its fix."""
     _runtime()
-    if "lava.lib.dl.netx.hdf5" in sys.modules:
-        _check_reshape_port()
-        return sys.modules["lava.lib.dl.netx"]
     try:
-        spec = importlib.util.find_spec("lava.lib.dl")
-    except ModuleNotFoundError:
-        spec = None
-    if spec is None:
-        raise SnnCliError("lava-dl is not installed: run scripts/install_lava.sh")
-    shim = None
-    if _SLAYER not in sys.modules:
-        try:
-            importlib.import_module(_SLAYER)
-        except ImportError as exc:
-            # slayer's __init__ imports object_detection, which needs torchvision and
-            # opencv; netx needs neither (we install neither: see install_lava.sh)
-            if getattr(exc, "name", None) not in ("torchvision", "cv2") and "torchvision" not in str(exc):
-                raise
-            for name in [m for m in sys.modules if m == _SLAYER or m.startswith(_SLAYER + ".")]:
-                del sys.modules[name]  # drop what the failed import left behind
-            path = os.path.join(list(spec.submodule_search_locations)[0], "slayer")
-            shim = types.ModuleType(_SLAYER, "bare slayer package (snncli: no torchvision)")
-            shim.__path__ = [path]
-            shim.__spec__ = importlib.machinery.ModuleSpec(_SLAYER, None, is_package=True)
-            shim.__spec__.submodule_search_locations = [path]
-            sys.modules[_SLAYER] = shim
-    try:
-        netx = importlib.import_module("lava.lib.dl.netx")
-    finally:
-        if shim is not None and sys.modules.get(_SLAYER) is shim:
-            del sys.modules[_SLAYER]
-            parent = sys.modules.get("lava.lib.dl")
-            if parent is not None and getattr(parent, "slayer", None) is shim:
-                delattr(parent, "slayer")
+        from lava.lib.dl import netx
+    except ModuleNotFoundError as exc:
+        if exc.name in ("lava", "lava.lib", "lava.lib.dl"):
+            raise SnnCliError("lava-dl is not installed: run scripts/install_lava.sh") from None
+        if exc.name in ("torchvision", "cv2"):
+            raise SnnCliError(f"lava-dl's slayer imports {exc.name} eagerly (object detection only): run "
+                              "scripts/install_lava.sh, which makes that import lazy") from None
+        raise
     _check_reshape_port()
     return netx
 
