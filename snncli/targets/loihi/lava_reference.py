@@ -43,6 +43,11 @@ fails with a TypeError.  ``scripts/install_lava.sh`` patches Lava's ``ports.py``
 pass the shape positionally (so the file loads in plain Lava too);
 :func:`import_netx` refuses, naming that script, a Lava left unpatched.
 
+Interrupts
+----------
+Every run happens in a process group of its own (:mod:`~snncli.targets.loihi.lava_process`),
+which is killed as a whole when snncli is interrupted: no Lava worker outlives a command.
+
 Errors inside Lava processes
 ----------------------------
 An exception in a Lava ProcessModel makes ``run`` raise "1 Exception(s) occurred. See
@@ -59,6 +64,7 @@ import os
 import numpy as np
 
 from snncli.errors import SnnCliError
+from snncli.targets.loihi.lava_process import in_own_process
 
 def _runtime() -> None:
     """Lava's runtime sets the 'fork' start method at import, which fails once anything
@@ -143,6 +149,7 @@ def _monitor_data(monitor) -> np.ndarray:
     return np.asarray(values)
 
 
+@in_own_process
 def run_dense_lif(weight, lif, inputs: np.ndarray, weight_exp: int = 0):
     """Lava RingBuffer -> Dense -> LIF in fixed point; returns ``(v, u, spikes)``, each [T, M].
 
@@ -181,6 +188,7 @@ def run_dense_lif(weight, lif, inputs: np.ndarray, weight_exp: int = 0):
     return out["v"], out["u"], out["s"]
 
 
+@in_own_process
 def run_netx(path, inputs: np.ndarray, steps: int | None = None, voltages: bool = False):
     """Run a netx HDF5 file in Lava (fixed point, CPU) on one sample.
 
@@ -269,6 +277,7 @@ def _state_vars(net) -> list:
     return out
 
 
+@in_own_process
 def run_netx_samples(path, x: np.ndarray, input_message_bits: int = 0, progress=None, steps: int | None = None,
                      reset: str = "auto", layer_reset: bool = False) -> list[np.ndarray]:
     """Run a netx HDF5 file in Lava (``Loihi2SimCfg(select_tag="fixed_pt")``) on many samples.
