@@ -366,143 +366,240 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, pr
 
 
 def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, on_epoch, log) -> dict:
-    world, rank, local_rank = (int(os.environ.get(k, d)) for k, d in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0)))
-    distributed = world > 1
-    main = rank == 0
-    log = log if main else None
-    device = resolve_device(cfg, local_rank)
-    mode, note = prepare_run_dir(cfg, run_dir, resume)
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        dist.barrier()  # every rank has checked the run dir before rank 0 writes into it
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = False  # cuDNN autotuning picks kernels by timing: not reproducible
+    session = _Session(cfg, run_dir, resume, log)
+    try:
+        for epoch in range(session.start, session.total_epochs):
+            entry = session.run_epoch(epoch, progress)
+            if on_epoch is not None:
+                on_epoch(entry)
+        result = session.finish()
+    finally:
+        session.close()
+    _say(session.log, f"selected {result['selection']}: val {_pct(result['val_acc'])}, test {_pct(result['test_acc'])}")
+    return session.summary(result)
 
-    torch.manual_seed(cfg.seed)
-    ds = limit(load_dataset(cfg.dataset, cfg.data_root, cfg.seed, cfg.time_steps if cfg.encoder == "frames" else None), cfg)
-    val_idx = validation_split(ds.train_y, cfg.val_fraction, cfg.seed)
-    split = _split_info(val_idx, len(ds.train_y), cfg)
-    keep = np.setdiff1d(np.arange(len(ds.train_y)), val_idx, assume_unique=True)
-    if len(keep) == 0:
-        raise SnnCliError(f"val_fraction {cfg.val_fraction} leaves no training sample of {len(ds.train_y)}; lower it")
-    val_x, val_y = ds.train_x[val_idx], ds.train_y[val_idx]
-    model = build_model(cfg, ds.sample_shape, ds.num_classes).to(device)
-    tuner_cls = None
-    if cfg.stdp_epochs:
+
+class _Session:
+    """One training run: its data, model, optimiser, validation split, selection state and files.
+
+    Under torchrun every rank holds one; all take the same decisions (the whole
+    validation split is evaluated on each), rank 0 writes.
+    """
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool, log):
+        self.cfg, self.run_dir, self.ckpt_dir = cfg, run_dir, run_dir / "checkpoints"
+        self.world, self.rank, local_rank = (int(os.environ.get(k, d))
+                                             for k, d in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0)))
+        self.distributed, self.main = self.world > 1, self.rank == 0
+        self.log = log if self.main else None
+        self.device = device = resolve_device(cfg, local_rank)
+        mode, note = prepare_run_dir(cfg, run_dir, resume)
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            dist.barrier()  # every rank has checked the run dir before rank 0 writes into it
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+            torch.backends.cudnn.benchmark = False  # cuDNN autotuning picks kernels by timing: not reproducible
+        torch.manual_seed(cfg.seed)
+        self._load_data()
+        self.model = build_model(cfg, self.ds.sample_shape, self.ds.num_classes).to(device)
+        self.tuner_cls, self.tuner = self._stdp_class(), None
+        self.optimizer = _optimizer(cfg, self.model.parameters())
+        self.start, self.metrics, self.best, self.best_state, self.stdp, self.stdp_state = 0, [], None, None, None, None
+        if mode == "resume":
+            self._restore()
+        elif cfg.init_from:
+            _load_initial_weights(self.model, cfg.init_from, device)
+        if note:
+            _say(self.log, note)
+        if self.main:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, run_dir / "config.yaml")
+        self.net = nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[device.index] if device.type == "cuda" else None) if self.distributed else self.model
+        self._make_loader()
+        self.total_epochs = cfg.epochs + cfg.stdp_epochs
+
+    # ------------------------------------------------------------ setup
+    def _load_data(self) -> None:
+        cfg = self.cfg
+        frames = cfg.time_steps if cfg.encoder == "frames" else None
+        self.ds = ds = limit(load_dataset(cfg.dataset, cfg.data_root, cfg.seed, frames), cfg)
+        self.val_idx = validation_split(ds.train_y, cfg.val_fraction, cfg.seed)
+        self.split = _split_info(self.val_idx, len(ds.train_y), cfg)
+        self.keep = np.setdiff1d(np.arange(len(ds.train_y)), self.val_idx, assume_unique=True)
+        if len(self.keep) == 0:
+            raise SnnCliError(f"val_fraction {cfg.val_fraction} leaves no training sample of {len(ds.train_y)}; lower it")
+        self.val_x, self.val_y = ds.train_x[self.val_idx], ds.train_y[self.val_idx]
+        self.info = {**ds.info(), "train_size": len(self.keep), "val_size": len(self.val_idx)}
+
+    def _stdp_class(self):
+        if not self.cfg.stdp_epochs:
+            return None
         from snncli.trainer import stdp  # SpikingJelly's learning module, only where STDP is asked for
 
-        stdp.stdp_layers(model, cfg)  # a wrong layer name fails now, not after the gradient epochs
-        tuner_cls = stdp.StdpFineTuner
-    optimizer = _optimizer(cfg, model.parameters())
-    state = {"start": 0, "metrics": [], "best": None, "best_state": None, "stdp": None}
-    ckpt_dir = run_dir / "checkpoints"
-    if mode == "resume":
-        _restore(state, model, optimizer, ckpt_dir, split, device)
-    elif cfg.init_from:
-        _load_initial_weights(model, cfg.init_from, device)
-    if note:
-        _say(log, note)
-    if main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if distributed else model
+        stdp.stdp_layers(self.model, self.cfg)  # a wrong layer name fails now, not after the gradient epochs
+        return stdp.StdpFineTuner
 
-    train_set = TensorDataset(torch.from_numpy(ds.train_x[keep]), torch.from_numpy(ds.train_y[keep]))
-    shuffle_gen = torch.Generator()
-    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if distributed \
-        else RandomSampler(train_set, generator=shuffle_gen)
-    # batch_size=None + a BatchSampler: the TensorDataset is indexed once per batch, not once per sample
-    loader = DataLoader(train_set, sampler=BatchSampler(sampler, cfg.batch_size, drop_last=False), batch_size=None,
-                        num_workers=cfg.num_workers, pin_memory=device.type == "cuda", generator=shuffle_gen)
-    encoder = encoder_from_config(cfg)
-    enc_gen = torch.Generator(device=device)
-    steps_per_epoch = len(loader)
-    total_steps = max(1, steps_per_epoch * cfg.epochs)
-    total_epochs = cfg.epochs + cfg.stdp_epochs
-    info = {**ds.info(), "train_size": len(keep), "val_size": len(val_idx)}
-    metrics = state["metrics"]
-    tuner = None
+    def _make_loader(self) -> None:
+        cfg, ds = self.cfg, self.ds
+        train_set = TensorDataset(torch.from_numpy(ds.train_x[self.keep]), torch.from_numpy(ds.train_y[self.keep]))
+        self.shuffle_gen = torch.Generator()
+        self.sampler = DistributedSampler(train_set, self.world, self.rank, shuffle=True, seed=cfg.seed) \
+            if self.distributed else RandomSampler(train_set, generator=self.shuffle_gen)
+        # batch_size=None + a BatchSampler: the TensorDataset is indexed once per batch, not once per sample
+        self.loader = DataLoader(train_set, sampler=BatchSampler(self.sampler, cfg.batch_size, drop_last=False),
+                                 batch_size=None, num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
+                                 generator=self.shuffle_gen)
+        self.encoder = encoder_from_config(cfg)
+        self.enc_gen = torch.Generator(device=self.device)
+        self.steps_per_epoch = len(self.loader)
+        self.total_steps = max(1, self.steps_per_epoch * cfg.epochs)
 
-    def payload(epoch: int, weights=None) -> dict:
-        return {"model": weights if weights is not None else model.state_dict(), "optimizer": optimizer.state_dict(),
-                "epoch": epoch, "metrics": metrics, "rng": rng_state(), "config": cfg.to_dict(), "dataset": info,
-                "validation": {**split, "indices": torch.from_numpy(val_idx)}, "stdp": state["stdp"],
-                "stdp_state": tuner.state_dict() if tuner is not None else None}
+    def _restore(self) -> None:
+        ckpt = load_checkpoint(self.ckpt_dir / "last.pt", self.device)
+        if "validation" not in ckpt:
+            raise SnnCliError(f"{self.ckpt_dir / 'last.pt'} was written by an older snncli (model selection on the "
+                              "test split); it cannot be resumed: train into a new run directory")
+        if ckpt["validation"]["indices_sha256"] != self.split["indices_sha256"]:
+            raise SnnCliError(f"cannot resume {self.run_dir}: its validation split differs from the one this dataset "
+                              "gives now (the data changed?); train into a new run directory")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        self.start, self.metrics = ckpt["epoch"], ckpt["metrics"]
+        self.stdp, self.stdp_state = ckpt.get("stdp"), ckpt.get("stdp_state")
+        if (self.ckpt_dir / "best.pt").is_file():
+            best = load_checkpoint(self.ckpt_dir / "best.pt", self.device)
+            val = next((m["val_acc"] for m in best["metrics"] if m["epoch"] == best["epoch"]),
+                       (best.get("stdp") or {}).get("before", {}).get("val_acc"))
+            self.best, self.best_state = (best["epoch"], val), best["model"]
 
-    def evaluate_val():
-        with tuner.paused() if tuner is not None else nullcontext():
-            return _evaluate_split(model, val_x, val_y, cfg, device, _VAL_DRAWS)
+    # ------------------------------------------------------------ evaluation, selection, files
+    def evaluate_val(self) -> dict:
+        with self.tuner.paused() if self.tuner is not None else nullcontext():
+            return _evaluate_split(self.model, self.val_x, self.val_y, self.cfg, self.device, _VAL_DRAWS)
 
-    def keep_best(epoch: int, val_acc) -> None:
-        better = state["best"] is None or (val_acc is not None and val_acc > state["best"][1]) or cfg.val_fraction == 0
-        if better:
-            state["best"] = (epoch, val_acc)
-            state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if main:
-                save_checkpoint(payload(epoch, state["best_state"]), ckpt_dir / "best.pt")
+    def evaluate_test(self) -> dict:
+        return _evaluate_split(self.model, self.ds.test_x, self.ds.test_y, self.cfg, self.device, _TEST_DRAWS)
 
-    try:
-        for epoch in range(state["start"], total_epochs):
-            t0 = time.perf_counter()
-            shuffle_gen.manual_seed(_seed(cfg.seed, epoch))
-            enc_gen.manual_seed(_seed(cfg.seed, epoch, rank))
-            if distributed:
-                sampler.set_epoch(epoch)
-            is_stdp = epoch >= cfg.epochs
-            if is_stdp and tuner is None:
-                tuner = _start_stdp(state, model, cfg, ckpt_dir, tuner_cls, distributed, evaluate_val,
-                                    lambda: _evaluate_split(model, ds.test_x, ds.test_y, cfg, device, _TEST_DRAWS),
-                                    keep_best, log)
-            step = (lambda x, y: tuner.step(net, x, y)) if is_stdp else \
-                _gradient_step(net, optimizer, cfg, epoch * steps_per_epoch, total_steps)
-            net.train()
-            epoch_log = _EpochLog(log, progress, epoch + 1, total_epochs, steps_per_epoch, cfg.log_interval,
-                                  "stdp" if is_stdp else "")
-            totals = _run_batches(net, loader, encoder, device, enc_gen, step, epoch_log)
-            if distributed:
-                t = torch.tensor(totals, dtype=torch.float64, device=device)
-                dist.all_reduce(t)
-                totals = t.tolist()
-            val = evaluate_val()
-            lr = cfg.stdp_lr if is_stdp else optimizer.param_groups[0]["lr"]
-            metrics.append({"epoch": epoch + 1, "phase": "stdp" if is_stdp else "gradient",
-                            "loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
-                            "val_loss": val["loss"], "val_acc": val["acc"], "firing_rate": val["firing_rate"],
-                            "firing_rates": val["firing_rates"], "lr": lr, "seconds": time.perf_counter() - t0})
-            epoch_log.end(metrics[-1])
-            keep_best(epoch + 1, val["acc"])
-            if main:
-                if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == total_epochs:
-                    save_checkpoint(payload(epoch + 1), ckpt_dir / "last.pt")
-                _write_metrics(run_dir, metrics, split, state, None)
-            if on_epoch is not None:
-                on_epoch(metrics[-1])
-        if tuner is not None:
-            tuner.close()
-            tuner = None
-        if state["stdp"] is not None and state["stdp"]["after"] is None:  # the last STDP weights, before selection
-            state["stdp"]["after"] = {"val_acc": metrics[-1]["val_acc"], "epoch": metrics[-1]["epoch"],
-                                      "test_acc": _evaluate_split(model, ds.test_x, ds.test_y, cfg, device, _TEST_DRAWS)["acc"]}
-        _dump_final_weights(model, rank)
-        result = _final_test(state, model, ds, cfg, device, total_epochs)
-        if main:
-            best_payload = load_checkpoint(ckpt_dir / "best.pt", device)
-            save_checkpoint({**best_payload, "test": result, "stdp": state["stdp"]}, ckpt_dir / "best.pt")
-            _write_metrics(run_dir, metrics, split, state, result)
-    finally:
-        if tuner is not None:
-            tuner.close()
-        if distributed and dist.is_initialized():
+    def payload(self, epoch: int, weights=None) -> dict:
+        return {"model": weights if weights is not None else self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "epoch": epoch, "metrics": self.metrics, "rng": rng_state(),
+                "config": self.cfg.to_dict(), "dataset": self.info,
+                "validation": {**self.split, "indices": torch.from_numpy(self.val_idx)}, "stdp": self.stdp,
+                "stdp_state": self.tuner.state_dict() if self.tuner is not None else None}
+
+    def keep_best(self, epoch: int, val_acc) -> None:
+        """Selection: the first epoch with the highest validation accuracy (the last one without a split)."""
+        if self.best is None or self.cfg.val_fraction == 0 or (val_acc is not None and val_acc > self.best[1]):
+            self.best = (epoch, val_acc)
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if self.main:
+                save_checkpoint(self.payload(epoch, self.best_state), self.ckpt_dir / "best.pt")
+
+    def _write_metrics(self, test: dict | None) -> None:
+        write_metrics({"validation": self.split, "epochs": self.metrics, "stdp": self.stdp,
+                       "selection": test["selection"] if test else None, "test": test}, self.run_dir / "metrics.json")
+        plot_training_curves(self.metrics, self.run_dir / "training_curves.png", test)
+
+    # ------------------------------------------------------------ epochs
+    def run_epoch(self, epoch: int, progress: bool) -> dict:
+        cfg, t0 = self.cfg, time.perf_counter()
+        self.shuffle_gen.manual_seed(_seed(cfg.seed, epoch))
+        self.enc_gen.manual_seed(_seed(cfg.seed, epoch, self.rank))
+        if self.distributed:
+            self.sampler.set_epoch(epoch)
+        is_stdp = epoch >= cfg.epochs
+        if is_stdp and self.tuner is None:
+            self._start_stdp()
+        step = (lambda x, y: self.tuner.step(self.net, x, y)) if is_stdp else \
+            _gradient_step(self.net, self.optimizer, cfg, epoch * self.steps_per_epoch, self.total_steps)
+        self.net.train()
+        epoch_log = _EpochLog(self.log, progress, epoch + 1, self.total_epochs, self.steps_per_epoch, cfg.log_interval,
+                              "stdp" if is_stdp else "")
+        totals = _run_batches(self.net, self.loader, self.encoder, self.device, self.enc_gen, step, epoch_log)
+        if self.distributed:
+            t = torch.tensor(totals, dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            totals = t.tolist()
+        val = self.evaluate_val()
+        self.metrics.append({"epoch": epoch + 1, "phase": "stdp" if is_stdp else "gradient",
+                             "loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
+                             "val_loss": val["loss"], "val_acc": val["acc"], "firing_rate": val["firing_rate"],
+                             "firing_rates": val["firing_rates"],
+                             "lr": cfg.stdp_lr if is_stdp else self.optimizer.param_groups[0]["lr"],
+                             "seconds": time.perf_counter() - t0})
+        epoch_log.end(self.metrics[-1])
+        self.keep_best(epoch + 1, val["acc"])
+        if self.main:
+            if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == self.total_epochs:
+                save_checkpoint(self.payload(epoch + 1), self.ckpt_dir / "last.pt")
+            self._write_metrics(None)
+        return self.metrics[-1]
+
+    def _start_stdp(self) -> None:
+        """Enter the STDP phase: from the selected gradient checkpoint (or the init_from weights),
+        measured on validation and test before any STDP step."""
+        if self.stdp is None:  # not a resume within the STDP phase
+            if self.best_state is not None:
+                self.model.load_state_dict(self.best_state)
+            before_val = self.evaluate_val()
+            self.stdp = {"layers": None, "mode": self.cfg.stdp_mode, "start_epoch": self.best[0] if self.best else 0,
+                         "before": {"val_acc": before_val["acc"], "test_acc": self.evaluate_test()["acc"]}, "after": None}
+            if self.best is None:  # epochs == 0: the init_from weights are the first candidate
+                self.keep_best(0, before_val["acc"])
+        self.tuner = self.tuner_cls(self.model, self.cfg, self.distributed)
+        self.stdp["layers"] = self.tuner.layers
+        if self.stdp_state:
+            self.tuner.load_state_dict(self.stdp_state)
+        _say(self.log, f"STDP fine-tuning ({self.cfg.stdp_mode}) of {', '.join(self.tuner.layers)} from epoch "
+                       f"{self.stdp['start_epoch']}: val {_pct(self.stdp['before']['val_acc'])} before")
+
+    # ------------------------------------------------------------ the end
+    def finish(self) -> dict:
+        """Close the STDP phase, then evaluate the selected checkpoint once on the test split."""
+        if self.tuner is not None:
+            self.tuner.close()
+            self.tuner = None
+        if self.stdp is not None and self.stdp["after"] is None:  # the last STDP weights, before selection
+            self.stdp["after"] = {"val_acc": self.metrics[-1]["val_acc"], "epoch": self.metrics[-1]["epoch"],
+                                  "test_acc": self.evaluate_test()["acc"]}
+        _dump_final_weights(self.model, self.rank)
+        result = self._final_test()
+        if self.main:
+            best_payload = load_checkpoint(self.ckpt_dir / "best.pt", self.device)
+            save_checkpoint({**best_payload, "test": result, "stdp": self.stdp}, self.ckpt_dir / "best.pt")
+            self._write_metrics(result)
+        return result
+
+    def _final_test(self) -> dict:
+        if self.best is None:
+            raise SnnCliError("the run has no selected checkpoint (checkpoints/best.pt is missing); "
+                              "train into a new directory")
+        epoch, val_acc = self.best
+        self.model.load_state_dict(self.best_state)
+        test = self.evaluate_test()
+        how = "last epoch (val_fraction 0: no validation split)" if self.cfg.val_fraction == 0 else \
+            f"best validation accuracy over {self.total_epochs} epochs"
+        selection = f"{how}, epoch {epoch}" + (" (the init_from weights)" if epoch == 0 else "")
+        return {"checkpoint": "best", "epoch": epoch, "selection": selection, "val_acc": val_acc,
+                "test_acc": test["acc"], "test_loss": test["loss"], "firing_rate": test["firing_rate"],
+                "firing_rates": test["firing_rates"], "test_samples": int(len(self.ds.test_y))}
+
+    def close(self) -> None:
+        if self.tuner is not None:
+            self.tuner.close()
+        if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
-    _say(log, f"selected {result['selection']}: val {_pct(result['val_acc'])}, test {_pct(result['test_acc'])}")
-    return {"accuracy": result["test_acc"], "test_accuracy": result["test_acc"], "val_accuracy": result["val_acc"],
-            "selection": result["selection"], "best_epoch": result["epoch"], "best_test_acc": result["test_acc"],
-            "test_loss": result["test_loss"], "firing_rate": result["firing_rate"], "validation": split,
-            "stdp": state["stdp"], "epochs": len(metrics), "seconds": sum(m["seconds"] for m in metrics),
-            "run_dir": str(run_dir), "device": str(device), "dataset": info,
-            "parameters": sum(p.numel() for p in model.parameters())}
+
+    def summary(self, result: dict) -> dict:
+        return {"accuracy": result["test_acc"], "test_accuracy": result["test_acc"], "val_accuracy": result["val_acc"],
+                "selection": result["selection"], "best_epoch": result["epoch"], "best_test_acc": result["test_acc"],
+                "test_loss": result["test_loss"], "firing_rate": result["firing_rate"], "validation": self.split,
+                "stdp": self.stdp, "epochs": len(self.metrics), "seconds": sum(m["seconds"] for m in self.metrics),
+                "run_dir": str(self.run_dir), "device": str(self.device), "dataset": self.info,
+                "parameters": sum(p.numel() for p in self.model.parameters())}
 
 
 def _dump_final_weights(model: nn.Module, rank: int) -> None:
@@ -534,67 +631,6 @@ def _gradient_step(net, optimizer, cfg: TrainConfig, first_step: int, total_step
         return loss.detach(), out.detach()
 
     return step
-
-
-def _restore(state: dict, model, optimizer, ckpt_dir: Path, split: dict, device) -> None:
-    ckpt = load_checkpoint(ckpt_dir / "last.pt", device)
-    if "validation" not in ckpt:
-        raise SnnCliError(f"{ckpt_dir / 'last.pt'} was written by an older snncli (model selection on the test split); "
-                          "it cannot be resumed: train into a new run directory")
-    if ckpt["validation"]["indices_sha256"] != split["indices_sha256"]:
-        raise SnnCliError(f"cannot resume {ckpt_dir.parent}: its validation split differs from the one this dataset "
-                          "gives now (the data changed?); train into a new run directory")
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    set_rng_state(ckpt["rng"])
-    state["start"], state["metrics"], state["stdp"] = ckpt["epoch"], ckpt["metrics"], ckpt.get("stdp")
-    state["stdp_state"] = ckpt.get("stdp_state")
-    if (ckpt_dir / "best.pt").is_file():
-        best = load_checkpoint(ckpt_dir / "best.pt", device)
-        state["best"] = (best["epoch"], next((m["val_acc"] for m in best["metrics"] if m["epoch"] == best["epoch"]),
-                                             (best.get("stdp") or {}).get("before", {}).get("val_acc")))
-        state["best_state"] = best["model"]
-
-
-def _start_stdp(state, model, cfg, ckpt_dir, tuner_cls, distributed, evaluate_val, evaluate_test, keep_best, log):
-    """Enter the STDP phase: from the selected gradient checkpoint (or the init_from weights),
-    measured on validation and test before any STDP step; returns the fine-tuner."""
-    if state["stdp"] is None:  # not a resume within the STDP phase
-        if state["best_state"] is not None:
-            model.load_state_dict(state["best_state"])
-        before_val = evaluate_val()
-        state["stdp"] = {"layers": None, "mode": cfg.stdp_mode, "start_epoch": state["best"][0] if state["best"] else 0,
-                         "before": {"val_acc": before_val["acc"], "test_acc": evaluate_test()["acc"]}, "after": None}
-        if state["best"] is None:  # epochs == 0: the init_from weights are the first candidate
-            keep_best(0, before_val["acc"])
-    tuner = tuner_cls(model, cfg, distributed)
-    state["stdp"]["layers"] = tuner.layers
-    if state.get("stdp_state"):
-        tuner.load_state_dict(state["stdp_state"])
-    _say(log, f"STDP fine-tuning ({cfg.stdp_mode}) of {', '.join(tuner.layers)} from epoch {state['stdp']['start_epoch']}: "
-              f"val {_pct(state['stdp']['before']['val_acc'])} before")
-    return tuner
-
-
-def _final_test(state: dict, model, ds: Dataset, cfg: TrainConfig, device, total_epochs: int) -> dict:
-    """The selected checkpoint, evaluated once on the test split."""
-    if state["best"] is None:
-        raise SnnCliError("the run has no selected checkpoint (checkpoints/best.pt is missing); train into a new directory")
-    epoch, val_acc = state["best"]
-    model.load_state_dict(state["best_state"])
-    test = _evaluate_split(model, ds.test_x, ds.test_y, cfg, device, _TEST_DRAWS)
-    how = "last epoch (val_fraction 0: no validation split)" if cfg.val_fraction == 0 else \
-        f"best validation accuracy over {total_epochs} epochs"
-    selection = f"{how}, epoch {epoch}" + (" (the init_from weights)" if epoch == 0 else "")
-    return {"checkpoint": "best", "epoch": epoch, "selection": selection, "val_acc": val_acc, "test_acc": test["acc"],
-            "test_loss": test["loss"], "firing_rate": test["firing_rate"], "firing_rates": test["firing_rates"],
-            "test_samples": int(len(ds.test_y))}
-
-
-def _write_metrics(run_dir: Path, metrics: list, split: dict, state: dict, test: dict | None) -> None:
-    write_metrics({"validation": split, "epochs": metrics, "stdp": state["stdp"],
-                   "selection": test["selection"] if test else None, "test": test}, run_dir / "metrics.json")
-    plot_training_curves(metrics, run_dir / "training_curves.png", test)
 
 
 def load_trained(run_dir: str | os.PathLike, which: str = "best", device: str | torch.device = "cpu"):
