@@ -181,6 +181,8 @@ def run_dir_state(run_dir: Path) -> str:
     ckpt = run_dir / "checkpoints"
     if ckpt.is_dir() and any(p.suffix == ".pt" and not p.name.startswith(".") for p in ckpt.iterdir()):
         return "checkpointed"
+    if entries == {"checkpoints"} and ckpt.is_dir() and all(p.name.endswith(".tmp") for p in ckpt.iterdir()):
+        return "new"  # killed between creating checkpoints/ and writing config.yaml
     if "config.yaml" in entries and entries <= _UNFINISHED_OK and not (run_dir / "metrics.json").exists():
         try:
             load_config(run_dir / "config.yaml")
@@ -286,9 +288,11 @@ def determinism(enabled: bool):
     raise), one CPU thread (a reduction split over threads sums in another order:
     ~1e-7 differences between ``OMP_NUM_THREADS`` settings), cuDNN deterministic and
     not benchmarking, ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (effective only if CUDA was
-    not initialised before).  Cost: one thread on CPU (the digits MLP is ~1.5x
-    slower on 2 cores), slower deterministic kernels on GPU.  Not covered: other
-    torch/CUDA versions, CPU instruction sets (AVX2 vs AVX-512), GPU models.
+    not initialised before).  Cost: one CPU thread, so large layers on a many-core
+    CPU train up to that many times slower (on a busy 2-core machine the digits MLP
+    was faster with one thread: 2.6 s vs 17 s for 3 epochs); slower deterministic
+    kernels on GPU.  Not covered: other torch/CUDA versions, CPU instruction sets
+    (AVX2 vs AVX-512), GPU models.
     """
     if not enabled:
         yield
