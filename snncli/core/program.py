@@ -323,6 +323,50 @@ class Source:
     model: str | None = None
 
 
+@dataclass(frozen=True)
+class TwinLayer:
+    """One synaptic node of the network run once as an ANN: ``macs`` multiply-accumulates per inference."""
+
+    name: str  # the NIR node
+    op: str  # "dense" or "conv2d"
+    macs: int
+    weights: int  # non-zero weights of the node
+
+    def __post_init__(self):
+        if self.op not in SYNAPTIC or int(self.macs) < 0 or int(self.weights) < 0:
+            raise SnnCliError(f"ANN twin layer {self.name!r}: op must be one of {', '.join(SYNAPTIC)} and the "
+                              f"counts >= 0, got {self.op!r}, {self.macs}, {self.weights}")
+        object.__setattr__(self, "macs", int(self.macs))
+        object.__setattr__(self, "weights", int(self.weights))
+
+
+@dataclass(frozen=True)
+class AnnTwin:
+    """The same network run once as an ANN, counted on the NIR graph the Program came from
+    (:mod:`snncli.nirgraph.twin`), never on a target's lowered layers: one network, one twin.
+
+    ``E_ann = sum(layer.macs) * e_mac`` per inference (bias and pooling not charged)."""
+
+    layers: tuple[TwinLayer, ...] = ()
+    source: str = "the NIR graph"
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "macs": self.macs, "layers": [vars(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_json(cls, data: dict, where: str) -> AnnTwin:
+        if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+            raise SnnCliError(f"{where}: the ANN twin must be a record with a list of layers")
+        if not all(isinstance(row, dict) for row in data["layers"]):
+            raise SnnCliError(f"{where}: every ANN twin layer must be a record (name, op, macs, weights)")
+        return cls(tuple(_decode_fields(TwinLayer, row, {}, f"{where}: ANN twin layer") for row in data["layers"]),
+                   str(data.get("source", "the NIR graph")))
+
+
 @dataclass(eq=False)
 class Program:
     """A lowered network: ``layers`` in execution order and the physics it was lowered with.
@@ -330,6 +374,8 @@ class Program:
     ``latency_steps``: steps a pipelined chip needs to bring an input to the output
     (append that many zero steps; the output of steps ``[latency, latency + T)`` is
     the float model's ``[0, T)``).  ``notes``: the target's own record (JSON-able).
+    ``twin``: the network's ANN twin (set by ``targets.lower`` from the graph; None in a
+    Program written before snncli recorded it).
     """
 
     target: str
@@ -342,6 +388,7 @@ class Program:
     resources: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    twin: AnnTwin | None = None
 
     def __post_init__(self):
         if not (np.isfinite(self.dt) and self.dt > 0):
@@ -408,6 +455,7 @@ class Program:
             "resources": to_jsonable(self.resources),
             "notes": to_jsonable(self.notes),
             "warnings": list(self.warnings),
+            "twin": self.twin.to_json() if self.twin is not None else None,
             "layers": layers,
         }
         arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -431,7 +479,8 @@ class Program:
                        reading=str(header.get("reading", "nir")), latency_steps=int(header.get("latency_steps", 0)),
                        source=source, scales=dict(header.get("scales") or {}),
                        resources=dict(header.get("resources") or {}), notes=dict(header.get("notes") or {}),
-                       warnings=[str(w) for w in header.get("warnings") or []])
+                       warnings=[str(w) for w in header.get("warnings") or []],
+                       twin=AnnTwin.from_json(header["twin"], where) if header.get("twin") is not None else None)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SnnCliError(f"{where} is a malformed snncli Program ({one_line(exc, 120)}); "
                               "re-create it with `snncli export`") from None

@@ -25,6 +25,7 @@ import numpy as np
 from snncli.core.program import NeuronModel, Program, Source, register_neuron_model
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import CheckedGraph, metadata_value
+from snncli.nirgraph.twin import ann_twin
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,11 @@ def source_of(graph: CheckedGraph) -> Source:
 
 def lower(graph: CheckedGraph, target: str, dt: float, reading: str = "nir", options: Any = None,
           calibration: np.ndarray | None = None) -> Program:
-    """Lower ``graph`` for ``target``; the Program records the graph's source and its warnings."""
+    """Lower ``graph`` for ``target``; the Program records the graph's source, its ANN twin (counted on
+    the graph, so one network has one twin whatever the target) and its warnings."""
     impl = get_target(target)
     program = impl.lower(graph, dt, reading, options if options is not None else impl.Options(), calibration)
     program.source = source_of(graph)
+    program.twin = ann_twin(graph)
     program.warnings = list(dict.fromkeys([*graph.warnings, *program.warnings]))
     return program
