@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     _export_parser(command("export", cmd_export, "export a run or a .nir graph to a target's artifact", EXPORT_HELP))
     _simulate_parser(command("simulate", cmd_simulate, "run a NIR graph or Program event by event in hwsim",
                              SIMULATE_HELP))
-    _report_parser(command("report", cmd_report, "energy and activity report from a simulation result", REPORT_HELP))
+    _report_parser(command("report", cmd_report, "energy and latency report from a simulation result or a run",
+                           REPORT_HELP))
     _parity_parser(command("parity", cmd_parity, "compare the float torch model with the exported program",
                            PARITY_HELP))
     command("doctor", cmd_doctor, "show which backends, datasets and devices are available here",
@@ -224,7 +225,8 @@ def _train_parser(p) -> None:
     p.add_argument("--run-dir", required=True, help="directory for the run's config, checkpoints and metrics")
     p.add_argument("--config", help="YAML file with training settings (unknown keys are an error)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key (YAML value)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key listed below, with a YAML value (e.g. --set hidden=[64,32])")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = p.add_argument_group("training settings (config keys)")
     for f in dataclasses.fields(TrainConfig):
@@ -293,20 +295,29 @@ def _simulate_parser(p) -> None:
 
 
 REPORT_HELP = """\
-Turn the counters of `snncli simulate --json` into energy per inference under named profiles
-(horowitz45: 0.9 pJ/AC, 4.6 pJ/MAC, 45 nm), compare with the same architecture run as an ANN,
-and write report.json, report.md and report.png.
+Turn the counters of `snncli simulate --json` (the deployed Program's events) into energy per
+inference under named profiles (horowitz45: 0.9 pJ/AC, 4.6 pJ/MAC, 45 nm; per-chip profiles
+loihi2 and speck, marked where they are estimates; your own with --profile-file), compare with
+the network's ANN twin (counted on its NIR graph), give the break-even firing rate and the
+latency per inference of the target, and write report.json, report.md, report.png and one
+self-contained report.html. Given a training run directory instead, the float torch model is
+counted with the same definitions (for models no chip runs: PSN neurons, Spikformer).
 """
 
 
 def _report_parser(p) -> None:
     from snncli.commands.report import DEFAULT_PROFILES
-    from snncli.hwsim.energy import PROFILES
+    from snncli.hwsim.energy import Profile
 
-    p.add_argument("sim", help="JSON written by `snncli simulate --json`")
-    p.add_argument("-o", "--output-dir", default="report", help="directory for report.{json,md,png}")
-    p.add_argument("--profile", nargs="+", default=list(DEFAULT_PROFILES), choices=list(PROFILES),
-                   help="energy profiles")
+    p.add_argument("sim", help="JSON written by `snncli simulate --json`, or a run directory")
+    p.add_argument("-o", "--output-dir", default="report", help="directory for report.{json,md,png,html}")
+    p.add_argument("--profile", nargs="+", help=f"energy profiles (default: all of {', '.join(DEFAULT_PROFILES)} "
+                   "and those of --profile-file)")
+    p.add_argument("--profile-file", action="append", default=[], metavar="P.yaml",
+                   help="YAML file with your own profile(s): name, source, e_ac, e_mac (pJ) and optional "
+                   + ", ".join(f.name for f in dataclasses.fields(Profile)[4:]))
+    p.add_argument("--limit", type=POSITIVE_INT, default=200, help="a run directory: test samples to count")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="a run directory: which checkpoint")
 
 
 PARITY_HELP = """\
@@ -373,12 +384,24 @@ def cmd_simulate(args, console):
 
 def cmd_report(args, console):
     from snncli.commands.report import ReportRequest, report
+    from snncli.hwsim.report import seconds
 
-    result = report(ReportRequest(args.sim, args.output_dir, tuple(args.profile)))
-    for name, e in result.report["energy"].items():
+    result = report(ReportRequest(args.sim, args.output_dir, tuple(args.profile) if args.profile else None,
+                                  tuple(args.profile_file), args.limit, args.checkpoint), console)
+    rep = result.report
+    print(f"counted on {rep['counted_on']}; ANN twin {rep['twin']['macs']:,} MACs ({rep['twin']['source']})")
+    for name, e in rep["energy"].items():
         ratio = f"{e['snn_over_ann']:.3f}" if e["snn_over_ann"] is not None else "n/a"
-        print(f"{name:>18}: SNN {e['snn_pj'] / 1e3:10.2f} nJ  ANN {e['ann_pj'] / 1e3:10.2f} nJ  SNN/ANN {ratio}")
-        print(f"{'':>18}  {e['verdict']}; {e['break_even_note']}")
+        mark = "*" if name == rep["matched_profile"]["name"] else " "
+        print(f"{name:>18}{mark}: SNN {e['snn_pj'] / 1e3:10.2f} nJ  ANN {e['ann_pj'] / 1e3:10.2f} nJ  SNN/ANN {ratio}")
+        print(f"{'':>19}  {e['verdict']}; {e['break_even_note']}")
+    print(f"* {rep['matched_profile']['note']}")
+    if rep.get("latency"):
+        lat = rep["latency"]
+        print(f"latency ({lat['model']}): {seconds(lat['per_inference_s'])} per inference, "
+              f"{seconds(lat['per_step_s'])} per step{' (estimate)' if lat['estimate'] else ''}")
+        for assumption in lat["assumptions"]:
+            print(f"  - {assumption}")
     print("wrote " + ", ".join(result.files.values()))
     return result
 

@@ -59,13 +59,16 @@ class SimulateResult:
     warnings: list[str]
     notes: list[str]
     record: str | None = None
+    twin: dict | None = None  # the network's ANN twin (Program.twin), what `snncli report` compares with
+    latency: dict | None = None  # per inference and per step, from the target's timing model or measured
 
     def to_json(self) -> dict:
         return {"command": "simulate", **vars(self)}
 
 
 def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateResult:
-    from snncli.hwsim.simulate import Simulator, output_window, pad_for_latency
+    from snncli.hwsim.latency import latency
+    from snncli.hwsim.simulate import Simulator, check_input, output_window, pad_for_latency
 
     console = console or Console()
     if req.record:
@@ -76,7 +79,7 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
     program = net.program
     labels = None
     if req.input:
-        x = _load_input(req.input, req.limit)
+        x = check_input(program, _load_input(req.input, req.limit))
     else:
         x, labels = _dataset_input(net, req, console)
     window = output_window(program, x.shape[0])
@@ -86,16 +89,32 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
     with console.progress("hwsim", total=x.shape[1]) as update:
         result = simulator.run(x, batch_size=req.batch_size, record=bool(req.record), progress=update)
     seconds = time.perf_counter() - start
+    warn_clipped(result, program, console)
     if req.record:
         arrays = {f"{name}/{key}": _compact(value) for name, rec in result.records.items() for key, value in rec.items()}
         atomic_write(req.record, lambda f: np.savez(f, **arrays))  # uncompressed: fast to write and read back
     accuracy = float(np.mean(result.predictions(window) == labels)) if labels is not None else None
+    if program.twin is None:
+        console.warn(f"{os.path.basename(req.network)} records no ANN twin (a Program written by an older snncli): "
+                     "`snncli report` will count the twin on the lowered layers; export it again to record it")
+    layers = result.layers()
     return SimulateResult(
         source=os.path.basename(req.network), target=program.target, reading=program.reading, dt=program.dt,
         settings=net.settings, samples=result.samples, steps=result.steps, accuracy=accuracy, seconds=seconds,
-        layers=result.layers(), totals=result.totals(), warnings=console.warnings, notes=console.notes,
-        record=req.record,
+        layers=layers, totals=result.totals(), warnings=console.warnings, notes=console.notes, record=req.record,
+        twin=program.twin.to_json() if program.twin is not None else None,
+        latency=latency(program, layers, result.steps, seconds, result.samples),
     )  # fmt: skip
+
+
+def warn_clipped(result, program, console: Console) -> None:
+    """Say how many input values a graded input layer clipped (they no longer mean what they did)."""
+    if result.clipped_inputs:
+        op = program.input_layers[0].op
+        total = result.samples * result.steps * program.input_layers[0].size
+        console.warn(f"{result.clipped_inputs} of {total} input values ({100 * result.clipped_inputs / total:.2g} %) "
+                     f"fall outside the 0..{2 ** op.bits - 1} the input layer carries after scaling by {op.scale:g}; "
+                     "they were clipped (the chip would clip them too)")
 
 
 def _load_input(path: str, limit: int | None) -> np.ndarray:
