@@ -41,7 +41,6 @@ class SimResult:
     samples: int
     steps: int
     records: dict[str, dict[str, np.ndarray]] | None = None
-    clipped_inputs: int = 0  # input values outside what a graded input layer carries (clipped to its range)
 
     def predictions(self, window: tuple[int, int] | None = None) -> np.ndarray:
         """Class = argmax of the output summed over time (spike count, or summed voltage),
@@ -135,9 +134,6 @@ class Simulator:
         self.fanout = {name: np.diff(t.indptr).astype(np.int64) for name, t in self.tables.items() if t is not None}
         self._dense: dict[str, np.ndarray] = {}
         self.models = {layer.name: neuron_model(layer.neuron.model) for layer in program.neuron_layers}
-        self.event_inputs = _event_inputs(program)
-        self._delivered: dict[str, int] = {}  # events delivered to an event-driven neuron layer, not yet counted
-        self._clipped = 0
 
     # ------------------------------------------------------------------ running
     def run(self, x: np.ndarray, batch_size: int = 256, record: bool = False, progress=None) -> SimResult:
@@ -145,7 +141,18 @@ class Simulator:
 
         ``progress``: optional callable advanced by the number of samples done.
         """
-        x = check_input(self.program, x)
+        x = np.asarray(x)
+        if x.ndim < 2 or tuple(x.shape[2:]) != tuple(self.input.out_shape):
+            raise SnnCliError(
+                f"input has shape {tuple(x.shape)}, the graph expects [time, batch, "
+                f"{', '.join(map(str, self.input.out_shape))}]"
+            )
+        if x.dtype.kind not in "biuf":
+            raise SnnCliError(f"input must be numeric, got {x.dtype}")
+        if x.size == 0:
+            raise SnnCliError(f"input has no data (shape {tuple(x.shape)}): it needs at least one step and one sample")
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            raise SnnCliError("input contains NaN or infinite values")
         steps, samples = x.shape[:2]
         largest = max(layer.size for layer in self.program.layers)
         batch_size = max(1, min(int(batch_size), WINDOW_BYTES // (8 * steps * largest)))
@@ -155,7 +162,6 @@ class Simulator:
             for layer in self.program.layers
         }  # fmt: skip
         outputs, records = [], {} if record else None
-        self._clipped = 0
         for start in range(0, samples, batch_size):
             outs, states = self._run_batch(x[:, start : start + batch_size], counters, record)
             outputs.append(outs[self.output.name])
@@ -170,7 +176,7 @@ class Simulator:
         if record:
             records = {n: {k: np.concatenate(v, axis=1) for k, v in r.items()} for n, r in records.items()}
         return SimResult(np.concatenate(outputs, axis=1), [counters[layer.name] for layer in self.program.layers],
-                         samples, steps, records, self._clipped)
+                         samples, steps, records)
 
     def _run_batch(self, x: np.ndarray, counters: dict, record: bool):
         steps, batch = x.shape[:2]
@@ -213,10 +219,7 @@ class Simulator:
             x = inp.astype(np.float64, copy=False)
             if op.scale is None:
                 return x
-            levels = np.round(x * op.scale)
-            top = 2 ** int(op.bits) - 1
-            self._clipped += int(np.count_nonzero((levels < 0) | (levels > top)))
-            return np.clip(levels, 0, top)
+            return np.clip(np.round(x * op.scale), 0, 2 ** int(op.bits) - 1)
         if kind == "neuron":
             return self._neurons(layer, inp, states, counter, recorded)
         table = self.tables[layer.name]
@@ -255,11 +258,6 @@ class Simulator:
                     if np.ndim(value) > 0:
                         rec.setdefault(key, []).append(value)
         states[layer.name] = state
-        delivered = self._delivered.pop(layer.name, 0)  # event-driven: one state update per event and target
-        n_states = sum(np.ndim(v) > 0 for v in state.values())
-        counter.neuron_updates += delivered
-        counter.state_reads += delivered * n_states
-        counter.state_writes += delivered * n_states
         if getattr(params, "spiking", True):
             counter.spikes += int(out.sum())
         return out
@@ -276,54 +274,12 @@ class Simulator:
         return (sp.csr_matrix(rows) @ table).toarray()
 
     def _count_synaptic(self, name: str, rows: np.ndarray, counter: LayerCounters) -> None:
-        target = self.event_inputs.get(name)
-        if target is not None:  # event counts: n events at an input cost n x its fan-out accumulates
-            if rows.size and rows.min() < 0:
-                raise SnnCliError(f"layer {name!r} feeds event-driven neurons and received a negative value; "
-                                  "its input must be event counts (integers >= 0)")
-            ops = int((rows @ self.fanout[name]).sum())
-            counter.sops += ops
-            counter.weight_reads += ops
-            self._delivered[target] = self._delivered.get(target, 0) + ops
-            return
         active = rows != 0
         ops = active.astype(np.int64) @ self.fanout[name]  # per (step, sample)
         binary = np.all((rows == 0) | (rows == 1) | (rows == -1), axis=1)
         counter.sops += int(ops[binary].sum())
         counter.macs += int(ops[~binary].sum())
         counter.weight_reads += int(ops.sum())
-
-
-def _event_inputs(program: Program) -> dict[str, str]:
-    """Synaptic layer -> the event-driven neuron layer that is its only consumer (``params.event_driven``):
-    its input values are event counts (counters.py)."""
-    consumers: dict[str, list[Layer]] = {}
-    for layer in program.layers:
-        for src in (*layer.inputs, *layer.delayed_inputs):
-            consumers.setdefault(src, []).append(layer)
-    out = {}
-    for layer in program.layers:
-        users = consumers.get(layer.name, [])
-        if (layer.kind in SYNAPTIC and len(users) == 1 and users[0].kind == "neuron"
-                and getattr(users[0].neuron, "event_driven", False)):
-            out[layer.name] = users[0].name
-    return out
-
-
-def check_input(program: Program, x) -> np.ndarray:
-    """``x`` as an array ``[time, batch, *input_shape]`` of finite numbers, or a one-line error."""
-    x = np.asarray(x)
-    (inp,) = program.input_layers
-    if x.ndim < 2 or tuple(x.shape[2:]) != tuple(inp.out_shape):
-        raise SnnCliError(f"input has shape {tuple(x.shape)}, the graph expects [time, batch, "
-                          f"{', '.join(map(str, inp.out_shape))}]")
-    if x.dtype.kind not in "biuf":
-        raise SnnCliError(f"input must be numeric, got {x.dtype}")
-    if x.size == 0:
-        raise SnnCliError(f"input has no data (shape {tuple(x.shape)}): it needs at least one step and one sample")
-    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-        raise SnnCliError("input contains NaN or infinite values")
-    return x
 
 
 def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:
