@@ -225,7 +225,8 @@ def _train_parser(p) -> None:
     p.add_argument("--run-dir", required=True, help="directory for the run's config, checkpoints and metrics")
     p.add_argument("--config", help="YAML file with training settings (unknown keys are an error)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key (YAML value)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key listed below, with a YAML value (e.g. --set hidden=[64,32])")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = p.add_argument_group("training settings (config keys)")
     for f in dataclasses.fields(TrainConfig):

@@ -26,6 +26,7 @@ import torch
 from snncli.commands.console import Console
 from snncli.commands.network import lower_graph
 from snncli.commands.run import Run
+from snncli.commands.simulate import warn_clipped
 from snncli.core.physics import DEFAULT_DT
 from snncli.core.program import Program
 from snncli.errors import SnnCliError
@@ -187,6 +188,7 @@ def parity(req: ParityRequest, console: Console | None = None) -> ParityResult:
             if len(spikes) != len(neuron_layers):
                 raise SnnCliError(f"the model has {len(spikes)} neuron layers, the program {len(neuron_layers)}")
             result = simulator.run(pad_for_latency(program, xb), batch_size=req.batch_size, record=True)
+            warn_clipped(result, program, console)
             pred_torch.append(out.sum(0).argmax(-1))
             pred_hw.append(result.predictions(window))
             for k, layer in enumerate(neuron_layers):

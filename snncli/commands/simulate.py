@@ -68,7 +68,7 @@ class SimulateResult:
 
 def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateResult:
     from snncli.hwsim.latency import latency
-    from snncli.hwsim.simulate import Simulator, output_window, pad_for_latency
+    from snncli.hwsim.simulate import Simulator, check_input, output_window, pad_for_latency
 
     console = console or Console()
     if req.record:
@@ -79,7 +79,7 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
     program = net.program
     labels = None
     if req.input:
-        x = _load_input(req.input, req.limit)
+        x = check_input(program, _load_input(req.input, req.limit))
     else:
         x, labels = _dataset_input(net, req, console)
     window = output_window(program, x.shape[0])
@@ -89,6 +89,7 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
     with console.progress("hwsim", total=x.shape[1]) as update:
         result = simulator.run(x, batch_size=req.batch_size, record=bool(req.record), progress=update)
     seconds = time.perf_counter() - start
+    warn_clipped(result, program, console)
     if req.record:
         arrays = {f"{name}/{key}": _compact(value) for name, rec in result.records.items() for key, value in rec.items()}
         atomic_write(req.record, lambda f: np.savez(f, **arrays))  # uncompressed: fast to write and read back
@@ -104,6 +105,16 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
         twin=program.twin.to_json() if program.twin is not None else None,
         latency=latency(program, layers, result.steps, seconds, result.samples),
     )  # fmt: skip
+
+
+def warn_clipped(result, program, console: Console) -> None:
+    """Say how many input values a graded input layer clipped (they no longer mean what they did)."""
+    if result.clipped_inputs:
+        op = program.input_layers[0].op
+        total = result.samples * result.steps * program.input_layers[0].size
+        console.warn(f"{result.clipped_inputs} of {total} input values ({100 * result.clipped_inputs / total:.2g} %) "
+                     f"fall outside the 0..{2 ** op.bits - 1} the input layer carries after scaling by {op.scale:g}; "
+                     "they were clipped (the chip would clip them too)")
 
 
 def _load_input(path: str, limit: int | None) -> np.ndarray:

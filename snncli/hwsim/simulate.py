@@ -41,6 +41,7 @@ class SimResult:
     samples: int
     steps: int
     records: dict[str, dict[str, np.ndarray]] | None = None
+    clipped_inputs: int = 0  # input values outside what a graded input layer carries (clipped to its range)
 
     def predictions(self, window: tuple[int, int] | None = None) -> np.ndarray:
         """Class = argmax of the output summed over time (spike count, or summed voltage),
@@ -134,6 +135,7 @@ class Simulator:
         self.fanout = {name: np.diff(t.indptr).astype(np.int64) for name, t in self.tables.items() if t is not None}
         self._dense: dict[str, np.ndarray] = {}
         self.models = {layer.name: neuron_model(layer.neuron.model) for layer in program.neuron_layers}
+        self._clipped = 0
 
     # ------------------------------------------------------------------ running
     def run(self, x: np.ndarray, batch_size: int = 256, record: bool = False, progress=None) -> SimResult:
@@ -141,18 +143,7 @@ class Simulator:
 
         ``progress``: optional callable advanced by the number of samples done.
         """
-        x = np.asarray(x)
-        if x.ndim < 2 or tuple(x.shape[2:]) != tuple(self.input.out_shape):
-            raise SnnCliError(
-                f"input has shape {tuple(x.shape)}, the graph expects [time, batch, "
-                f"{', '.join(map(str, self.input.out_shape))}]"
-            )
-        if x.dtype.kind not in "biuf":
-            raise SnnCliError(f"input must be numeric, got {x.dtype}")
-        if x.size == 0:
-            raise SnnCliError(f"input has no data (shape {tuple(x.shape)}): it needs at least one step and one sample")
-        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-            raise SnnCliError("input contains NaN or infinite values")
+        x = check_input(self.program, x)
         steps, samples = x.shape[:2]
         largest = max(layer.size for layer in self.program.layers)
         batch_size = max(1, min(int(batch_size), WINDOW_BYTES // (8 * steps * largest)))
@@ -162,6 +153,7 @@ class Simulator:
             for layer in self.program.layers
         }  # fmt: skip
         outputs, records = [], {} if record else None
+        self._clipped = 0
         for start in range(0, samples, batch_size):
             outs, states = self._run_batch(x[:, start : start + batch_size], counters, record)
             outputs.append(outs[self.output.name])
@@ -176,7 +168,7 @@ class Simulator:
         if record:
             records = {n: {k: np.concatenate(v, axis=1) for k, v in r.items()} for n, r in records.items()}
         return SimResult(np.concatenate(outputs, axis=1), [counters[layer.name] for layer in self.program.layers],
-                         samples, steps, records)
+                         samples, steps, records, self._clipped)
 
     def _run_batch(self, x: np.ndarray, counters: dict, record: bool):
         steps, batch = x.shape[:2]
@@ -219,7 +211,10 @@ class Simulator:
             x = inp.astype(np.float64, copy=False)
             if op.scale is None:
                 return x
-            return np.clip(np.round(x * op.scale), 0, 2 ** int(op.bits) - 1)
+            levels = np.round(x * op.scale)
+            top = 2 ** int(op.bits) - 1
+            self._clipped += int(np.count_nonzero((levels < 0) | (levels > top)))
+            return np.clip(levels, 0, top)
         if kind == "neuron":
             return self._neurons(layer, inp, states, counter, recorded)
         table = self.tables[layer.name]
@@ -280,6 +275,22 @@ class Simulator:
         counter.sops += int(ops[binary].sum())
         counter.macs += int(ops[~binary].sum())
         counter.weight_reads += int(ops.sum())
+
+
+def check_input(program: Program, x) -> np.ndarray:
+    """``x`` as an array ``[time, batch, *input_shape]`` of finite numbers, or a one-line error."""
+    x = np.asarray(x)
+    (inp,) = program.input_layers
+    if x.ndim < 2 or tuple(x.shape[2:]) != tuple(inp.out_shape):
+        raise SnnCliError(f"input has shape {tuple(x.shape)}, the graph expects [time, batch, "
+                          f"{', '.join(map(str, inp.out_shape))}]")
+    if x.dtype.kind not in "biuf":
+        raise SnnCliError(f"input must be numeric, got {x.dtype}")
+    if x.size == 0:
+        raise SnnCliError(f"input has no data (shape {tuple(x.shape)}): it needs at least one step and one sample")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise SnnCliError("input contains NaN or infinite values")
+    return x
 
 
 def pad_for_latency(program: Program, x: np.ndarray) -> np.ndarray:
