@@ -55,7 +55,6 @@ def export(req: ExportRequest, console: Console | None = None) -> ExportResult:
     check_output_path(req.output)
     if os.path.isdir(req.source):
         run = Run(req.source)
-        _refuse_unexportable(run)
         if req.reading is not None or req.override:
             raise SnnCliError("--reading and --override-* apply to .nir files; a run's graph is read as snncli wrote it")
         dt = check_dt(req.dt) if req.dt is not None else DEFAULT_DT
@@ -72,12 +71,3 @@ def export(req: ExportRequest, console: Console | None = None) -> ExportResult:
     return ExportResult(source=req.source, target=req.target, output=req.output, files=files, nodes=len(graph.nodes),
                         dt=net.program.dt, reading=net.program.reading, warnings=console.warnings, notes=console.notes)
 
-
-def _refuse_unexportable(run: Run) -> None:
-    """A model NIR cannot express (the trainer says which and why) is refused before any work."""
-    from snncli.trainer import models
-
-    refusal = getattr(models, "export_refusal", None)
-    reason = refusal(run.config) if refusal is not None else None
-    if reason:
-        raise SnnCliError(reason)

@@ -51,9 +51,14 @@ class Run:
         return self._models[key]
 
     def graph(self, which: str = "best", dt: float = DEFAULT_DT) -> CheckedGraph:
-        """The run's NIR graph, recording ``dt`` and how its input is encoded in ``metadata['snncli']``."""
+        """The run's NIR graph, recording ``dt`` and how its input is encoded in ``metadata['snncli']``;
+        a model NIR cannot express (PSN, Spikformer: the trainer says why) is refused before any work."""
         from snncli.export.torch_to_nir import model_to_nir
+        from snncli.trainer.models import export_refusal
 
+        reason = export_refusal(self.config)
+        if reason:
+            raise SnnCliError(reason)
         dt = check_dt(dt)
         key = (which, dt)
         if key not in self._graphs:
