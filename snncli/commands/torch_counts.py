@@ -43,11 +43,21 @@ class _Row:
     def per_sample(self, samples: int, steps: int) -> dict:
         n = max(samples, 1)
         ops = self.sops + self.macs
-        return {"name": self.name, "op": self.op, "neurons": self.neurons, "synapses": self.synapses,
-                "sops": self.sops / n, "macs": self.macs / n, "neuron_updates": self.neuron_updates / n,
-                "spikes": self.spikes / n, "weight_reads": ops / n, "state_reads": self.neuron_updates / n,
-                "state_writes": self.neuron_updates / n, "ann_macs": self.twin,
-                "firing_rate": self.spikes / max(n * steps * self.neurons, 1) if self.neurons else 0.0}
+        return {
+            "name": self.name,
+            "op": self.op,
+            "neurons": self.neurons,
+            "synapses": self.synapses,
+            "sops": self.sops / n,
+            "macs": self.macs / n,
+            "neuron_updates": self.neuron_updates / n,
+            "spikes": self.spikes / n,
+            "weight_reads": ops / n,
+            "state_reads": self.neuron_updates / n,
+            "state_writes": self.neuron_updates / n,
+            "ann_macs": self.twin,
+            "firing_rate": self.spikes / max(n * steps * self.neurons, 1) if self.neurons else 0.0,
+        }
 
 
 def _rows_and_ops(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -59,7 +69,7 @@ def _rows_and_ops(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
         synapses = int(nz_w.sum())
     else:
         conv = F.conv2d if isinstance(module, nn.Conv2d) else F.conv1d
-        rows = x.reshape(-1, *x.shape[-(nz_w.ndim - 1):])
+        rows = x.reshape(-1, *x.shape[-(nz_w.ndim - 1) :])
         args = (None, module.stride, module.padding, module.dilation, module.groups)
         ops = conv((rows != 0).to(torch.float64), nz_w, *args).flatten(1).sum(1)
         synapses = int(conv(torch.ones_like(rows[:1], dtype=torch.float64), nz_w, *args).sum())
@@ -108,8 +118,11 @@ class Counter:
     def _psn(self, row, m, x, out):
         self._neuron(row, m, x, out)
         t = out.shape[0]
-        weight = m.weight if type(m).__name__ == "PSN" else (
-            m.masked_weight() if hasattr(m, "masked_weight") else m.gen_gemm_weight(t))
+        weight = (
+            m.weight
+            if type(m).__name__ == "PSN"
+            else (m.masked_weight() if hasattr(m, "masked_weight") else m.gen_gemm_weight(t))
+        )
         row.macs += float((weight.detach() != 0).sum()) * out[0].numel()  # nnz(W_eff) MACs per neuron and sample
 
     def _attention(self, heads: int):
@@ -132,8 +145,14 @@ class Counter:
         return [row.per_sample(samples, self.steps) for row in self.rows.values()]
 
 
-def count_run(run: Run, checkpoint: str = "best", limit: int | None = 200, seed: int = 0, batch_size: int = 64,
-              device: str = "cpu") -> dict:
+def count_run(
+    run: Run,
+    checkpoint: str = "best",
+    limit: int | None = 200,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> dict:
     """The run's model on its encoded test split, counted by :class:`Counter`: a dict shaped like
     ``snncli simulate --json`` (``layers``, ``steps``, ``twin``, ``latency``, ``counted_on``)."""
     from spikingjelly.activation_based import functional

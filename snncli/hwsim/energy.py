@@ -53,41 +53,73 @@ class Profile:
     targets: tuple[str, ...] = ()  # snncli targets whose chip this profile describes
 
 
-_LOIHI1_SOURCE = ("Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi, 14 nm, measured): synaptic spike op "
-                  "23.6 pJ, neuron update 52 pJ, spike within a tile 1.7 pJ")
+_LOIHI1_SOURCE = (
+    "Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi, 14 nm, measured): synaptic spike op "
+    "23.6 pJ, neuron update 52 pJ, spike within a tile 1.7 pJ"
+)
 BUILTIN = (
     # Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm: fp32 add 0.9 pJ, fp32 mult 3.7 pJ
     # (MAC 4.6 pJ); the convention of Spikformer and most SNN papers.
-    Profile("horowitz45", "Horowitz ISSCC 2014, 45 nm fp32 (AC 0.9 pJ, MAC 4.6 pJ)", 0.9, 4.6,
-            targets=("float", "nir", "onnx")),
+    Profile(
+        "horowitz45",
+        "Horowitz ISSCC 2014, 45 nm fp32 (AC 0.9 pJ, MAC 4.6 pJ)",
+        0.9,
+        4.6,
+        targets=("float", "nir", "onnx"),
+    ),
     # Same paper, 8-bit integers: add 0.03 pJ, mult 0.2 pJ (MAC 0.23 pJ): what an int8 ANN accelerator
     # pays per operation (accumulators wider than 8 bits would cost more: Horowitz's 32-bit add is 0.1 pJ).
-    Profile("horowitz45-int8", "Horowitz ISSCC 2014, 45 nm int8 (AC = add 0.03 pJ, MAC = mult 0.2 + add 0.03 pJ)",
-            0.03, 0.23),
+    Profile(
+        "horowitz45-int8",
+        "Horowitz ISSCC 2014, 45 nm int8 (AC = add 0.03 pJ, MAC = mult 0.2 + add 0.03 pJ)",
+        0.03,
+        0.23,
+    ),
     # Memory-aware variant in the spirit of Lemaire et al., "An analytical estimation of spiking neural
     # networks energy efficiency" (ICONIP 2022): each synaptic op also fetches its 32-bit weight and each
     # neuron update reads and writes its state, from an 8 kB SRAM (Horowitz 2014: 10 pJ per 64-bit access
     # -> 5 pJ per 32-bit word).
-    Profile("horowitz45-memory", "Horowitz ISSCC 2014 ops + 8 kB SRAM 5 pJ/32-bit word (Lemaire et al. 2022 method)",
-            0.9, 4.6, e_weight_read=5.0, e_state=5.0),
+    Profile(
+        "horowitz45-memory",
+        "Horowitz ISSCC 2014 ops + 8 kB SRAM 5 pJ/32-bit word (Lemaire et al. 2022 method)",
+        0.9,
+        4.6,
+        e_weight_read=5.0,
+        e_state=5.0,
+    ),
     # Loihi 1 has no MAC unit: graded inputs are charged as synaptic ops.
     Profile("loihi1", _LOIHI1_SOURCE, 23.6, 23.6, e_neuron=52.0, e_spike=1.7),
-    Profile("loihi2", _LOIHI1_SOURCE + " (Loihi 1 figures used for Loihi 2)", 23.6, 23.6, e_neuron=52.0, e_spike=1.7,
-            estimate=True, targets=("loihi",),
-            reasoning="Intel has published no per-operation energy for Loihi 2 (Intel 4 process; the 2021 brief "
-            "gives speed factors, not energies), so these are Loihi 1's measured figures. Loihi 2 is built in a "
-            "smaller process and should not exceed them: read the SNN energy as an upper bound."),
+    Profile(
+        "loihi2",
+        _LOIHI1_SOURCE + " (Loihi 1 figures used for Loihi 2)",
+        23.6,
+        23.6,
+        e_neuron=52.0,
+        e_spike=1.7,
+        estimate=True,
+        targets=("loihi",),
+        reasoning="Intel has published no per-operation energy for Loihi 2 (Intel 4 process; the 2021 brief "
+        "gives speed factors, not energies), so these are Loihi 1's measured figures. Loihi 2 is built in a "
+        "smaller process and should not exceed them: read the SNN energy as an upper bound.",
+    ),
     # Yao et al., "Spike-based dynamic computing with asynchronous sensing-computing neuromorphic chip",
     # Nature Communications 15, 4464 (2024), Table 1, Speck running Input-32C3S1-32C3S2-32C3S1-AP4-32FC on
     # DVS Gesture: total power 9.5 mW, resting power 0.42 mW, 1.0e6 spikes per sample.
-    Profile("speck", "Yao et al., Nature Communications 15:4464 (2024), Table 1 (Speck, DVS Gesture): 9.5 mW total, "
-            "0.42 mW resting, 1.0e6 spikes per sample", 17.0, 17.0, estimate=True, targets=("speck",),
-            reasoning="No per-operation figure is published for Speck. Dynamic power (9.5 - 0.42) mW over the "
-            "540 ms sample window is 4.9 mJ for 1.0e6 spikes, 4.9 nJ per spike; with each spike driving a "
-            "3x3x32 convolution fan-out (288 synaptic ops, the network's largest) that is 17 pJ per synaptic op, "
-            "neuron updates included (so e_neuron = e_spike = 0). The other two tasks of the table give 10 and "
-            "26 pJ; spikes with a smaller fan-out would mean more per op, so 17 pJ is a low estimate. Speck has "
-            "no multiplier: an input of n events is n synaptic ops, so charging a MAC as one op is a lower bound."),
+    Profile(
+        "speck",
+        "Yao et al., Nature Communications 15:4464 (2024), Table 1 (Speck, DVS Gesture): 9.5 mW total, "
+        "0.42 mW resting, 1.0e6 spikes per sample",
+        17.0,
+        17.0,
+        estimate=True,
+        targets=("speck",),
+        reasoning="No per-operation figure is published for Speck. Dynamic power (9.5 - 0.42) mW over the "
+        "540 ms sample window is 4.9 mJ for 1.0e6 spikes, 4.9 nJ per spike; with each spike driving a "
+        "3x3x32 convolution fan-out (288 synaptic ops, the network's largest) that is 17 pJ per synaptic op, "
+        "neuron updates included (so e_neuron = e_spike = 0). The other two tasks of the table give 10 and "
+        "26 pJ; spikes with a smaller fan-out would mean more per op, so 17 pJ is a low estimate. Speck has "
+        "no multiplier: an input of n events is n synaptic ops, so charging a MAC as one op is a lower bound.",
+    ),
 )
 PROFILES: dict[str, Profile] = {p.name: p for p in BUILTIN}
 RENAMED = {"loihi": "loihi1"}
@@ -96,11 +128,14 @@ RENAMED = {"loihi": "loihi1"}
 def get_profile(name: str, extra: dict[str, Profile] | None = None) -> Profile:
     known = {**PROFILES, **(extra or {})}
     if name in RENAMED:
-        raise SnnCliError(f"energy profile {name!r} is now {RENAMED[name]!r} (Loihi 1, Davies et al. 2018); the loihi "
-                          "target's chip is profile 'loihi2'")
+        raise SnnCliError(
+            f"energy profile {name!r} is now {RENAMED[name]!r} (Loihi 1, Davies et al. 2018); the loihi "
+            "target's chip is profile 'loihi2'"
+        )
     if name not in known:
-        raise SnnCliError(f"unknown energy profile {name!r}; choose one of {', '.join(known)}, or add one with "
-                          "--profile-file P.yaml")
+        raise SnnCliError(
+            f"unknown energy profile {name!r}; choose one of {', '.join(known)}, or add one with --profile-file P.yaml"
+        )
     return known[name]
 
 
@@ -207,11 +242,15 @@ def estimate(layers: list[dict], steps: int, p: Profile, twin_macs: int) -> dict
     if break_even is None:
         note = "no synaptic layer is driven by spikes, so no firing rate makes the SNN cheaper"
     elif break_even <= 0:
-        note = (f"the part that does not scale with spikes ({fixed / 1e3:.1f} nJ: MACs on non-binary inputs, "
-                "neuron updates, state traffic) alone exceeds the ANN twin: no firing rate breaks even")
+        note = (
+            f"the part that does not scale with spikes ({fixed / 1e3:.1f} nJ: MACs on non-binary inputs, "
+            "neuron updates, state traffic) alone exceeds the ANN twin: no firing rate breaks even"
+        )
         if sum(layer["macs"] for layer in layers) * p.e_mac > ann:
-            note += (" (analog inputs are multiplied at every step; a spike encoder, --encoder poisson or "
-                     "latency, turns those MACs into ACs)")
+            note += (
+                " (analog inputs are multiplied at every step; a spike encoder, --encoder poisson or "
+                "latency, turns those MACs into ACs)"
+            )
         break_even = None
     else:
         note = f"the SNN is cheaper than its ANN twin while the input firing rate stays below {break_even:.4f}"

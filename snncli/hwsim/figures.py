@@ -90,8 +90,12 @@ def kinds(ax, report: dict) -> None:
 
 
 def break_even(ax, report: dict) -> None:
-    marks = [e[key] for e in report["energy"].values() for key in ("input_rate", "break_even_firing_rate")
-             if e[key] is not None]
+    marks = [
+        e[key]
+        for e in report["energy"].values()
+        for key in ("input_rate", "break_even_firing_rate")
+        if e[key] is not None
+    ]
     top = min(1.0, max([0.05, *(2.0 * r for r in marks)]))  # the rates that matter, not all of [0, 1]
     r = np.linspace(0, top, 200)
     for name, e in report["energy"].items():
@@ -121,7 +125,7 @@ def svg(report: dict, panel: str) -> str:
     fig.savefig(buf, format="svg")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG goes inline into HTML
+    return text[text.index("<svg") :]  # drop the XML prolog and doctype: the SVG goes inline into HTML
 
 
 def png(report: dict, write) -> None:

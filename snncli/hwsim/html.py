@@ -45,32 +45,45 @@ def page(report: dict, svgs: dict[str, str]) -> str:
              "<p>* the profile that describes the target's chip.</p>", _verdicts(report)]  # fmt: skip
     lat = report.get("latency")
     if lat:
-        parts += ["<h2>Latency</h2>", f"<p id='latency'>{escape(lat['model'])}: <b>{seconds(lat['per_inference_s'])}"
-                  f"</b> per inference ({lat['steps_per_inference']} steps), {seconds(lat['per_step_s'])} per step"
-                  f"{' (estimate)' if lat['estimate'] else ' (measured)'}.</p>",
-                  "<p>Assumptions:</p>", _list(lat["assumptions"]), "<p>Sources:</p>", _list(lat["sources"])]
+        parts += [
+            "<h2>Latency</h2>",
+            f"<p id='latency'>{escape(lat['model'])}: <b>{seconds(lat['per_inference_s'])}"
+            f"</b> per inference ({lat['steps_per_inference']} steps), {seconds(lat['per_step_s'])} per step"
+            f"{' (estimate)' if lat['estimate'] else ' (measured)'}.</p>",
+            "<p>Assumptions:</p>",
+            _list(lat["assumptions"]),
+            "<p>Sources:</p>",
+            _list(lat["sources"]),
+        ]
     parts += ["<h2>Figures</h2>", "<div class='grid'>"]
     for panel, svg in svgs.items():
         parts.append(f"<figure id='fig-{panel}'>{svg}<figcaption>{escape(TITLES[panel])}</figcaption></figure>")
-    parts += ["</div>", "<h2>Per layer, per sample</h2>", _table(LAYER_HEADER, layer_rows(report)),
-              "<h2>ANN twin</h2>", f"<p>{report['twin']['macs']:,} MACs per inference, counted on "
-              f"{escape(report['twin']['source'])}.</p>",
-              _table(["node", "op", "MACs"], [[r["name"], r["op"], f"{r['macs']:,}"] for r in report["twin"]["layers"]],
-                     2)]
+    parts += [
+        "</div>",
+        "<h2>Per layer, per sample</h2>",
+        _table(LAYER_HEADER, layer_rows(report)),
+        "<h2>ANN twin</h2>",
+        f"<p>{report['twin']['macs']:,} MACs per inference, counted on {escape(report['twin']['source'])}.</p>",
+        _table(["node", "op", "MACs"], [[r["name"], r["op"], f"{r['macs']:,}"] for r in report["twin"]["layers"]], 2),
+    ]
     warnings = [*report.get("warnings", []), *report.get("report_warnings", [])]
     if warnings:
         parts += ["<h2>Warnings</h2>", "<div class='warn'>" + _list(warnings) + "</div>"]
     body = "\n".join(parts)
     title = escape(f"snncli report: {report.get('source', '')}")
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
 def _verdicts(report: dict) -> str:
     items = []
     for name, e in report["energy"].items():
-        text = f"<b>{escape(name)}</b>: {escape(e['verdict'])}; {escape(e['break_even_note'])}. " \
-               f"<i>Source: {escape(e['profile']['source'])}.</i>"
+        text = (
+            f"<b>{escape(name)}</b>: {escape(e['verdict'])}; {escape(e['break_even_note'])}. "
+            f"<i>Source: {escape(e['profile']['source'])}.</i>"
+        )
         if e["profile"]["estimate"]:
             text += f" Estimate: {escape(e['profile']['reasoning'])}"
         items.append(f"<li id='verdict-{escape(name)}'>{text}</li>")

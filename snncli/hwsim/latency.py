@@ -91,8 +91,16 @@ def layer_work(program: Program, layers: list[dict], steps: int) -> list[LayerWo
                 fan_out = synapses / max(1, int(_size(s.in_shape)))
                 events += (counts[s.name]["sops"] + counts[s.name]["macs"]) / fan_out
         cores = int(per_layer.get(neuron.name, {}).get("cores", 1))
-        work.append(LayerWork(neuron.name, max(1, cores), neuron.size, ops / steps, events / steps,
-                              counts[neuron.name]["spikes"] / steps))
+        work.append(
+            LayerWork(
+                neuron.name,
+                max(1, cores),
+                neuron.size,
+                ops / steps,
+                events / steps,
+                counts[neuron.name]["spikes"] / steps,
+            )
+        )
     return work
 
 
@@ -122,8 +130,11 @@ def loihi2(program: Program, layers: list[dict], steps: int, measured_s: float, 
         "per_inference_s": per_step * steps,
         "steps_per_inference": steps,
         "pipeline_latency_s": per_step * program.latency_steps,
-        "breakdown_s": {"busiest_core_messages": max(msg.values(), default=0.0),
-                        "busiest_core_neurons": max(neu.values(), default=0.0), "barrier": sync},
+        "breakdown_s": {
+            "busiest_core_messages": max(msg.values(), default=0.0),
+            "busiest_core_neurons": max(neu.values(), default=0.0),
+            "barrier": sync,
+        },
         "per_layer_s": {w.name: {"cores": w.cores, "messages": msg[w.name], "neurons": neu[w.name]} for w in work},
         "assumptions": [
             f"one inference = {input_steps} input steps + {program.latency_steps} flush steps (one per Dense delay, "
@@ -155,8 +166,9 @@ def speck(program: Program, layers: list[dict], steps: int, measured_s: float, s
         "steps_per_inference": steps,
         "pipeline_latency_s": depth * t_core,
         "breakdown_s": {"input_window": window, "busiest_core_per_step": busy, "pipeline": depth * t_core},
-        "per_layer_s": {w.name: {"cores": w.cores, "events_per_step": w.events_in, "busy": w.events_in * t_core}
-                        for w in work},  # fmt: skip
+        "per_layer_s": {
+            w.name: {"cores": w.cores, "events_per_step": w.events_in, "busy": w.events_in * t_core} for w in work
+        },  # fmt: skip
         "assumptions": [
             f"every core adds {t_core * 1e9:.0f} ns per event (3.36 us through 9 cores, Richter et al. 2024, split "
             "evenly)",
@@ -164,10 +176,17 @@ def speck(program: Program, layers: list[dict], steps: int, measured_s: float, s
             "pipeline latency after the last event unless a core cannot keep up (busy time per step > dt)",
             "a core accepts one event per core latency; input events per step = synaptic ops / mean fan-out",
         ],
-        "constants_s": {"t_core_event": {"value": t_core, "source": "Richter et al., Neuromorph. Comput. Eng. 4 "
-                                         "(2024): 3.36 us for an event through 9 sCNN layers"}},
-        "sources": ["Richter et al., 'Speck: A smart event-based vision sensor with a low latency 327K neuron "
-                    "convolutional neuronal network processing pipeline', Neuromorph. Comput. Eng. 4 (2024)"],
+        "constants_s": {
+            "t_core_event": {
+                "value": t_core,
+                "source": "Richter et al., Neuromorph. Comput. Eng. 4 "
+                "(2024): 3.36 us for an event through 9 sCNN layers",
+            }
+        },
+        "sources": [
+            "Richter et al., 'Speck: A smart event-based vision sensor with a low latency 327K neuron "
+            "convolutional neuronal network processing pipeline', Neuromorph. Comput. Eng. 4 (2024)"
+        ],
     }
 
 
@@ -183,9 +202,11 @@ def measured(program: Program, layers: list[dict], steps: int, measured_s: float
         "pipeline_latency_s": 0.0,
         "breakdown_s": {"measured_total": measured_s},
         "per_layer_s": {},
-        "assumptions": [f"wall time of hwsim over {samples} samples run in batches, divided per sample and step: "
-                        "batching hides per-sample overhead, and hwsim is a simulator, not a tuned runtime",
-                        f"machine: {machine_line()}"],
+        "assumptions": [
+            f"wall time of hwsim over {samples} samples run in batches, divided per sample and step: "
+            "batching hides per-sample overhead, and hwsim is a simulator, not a tuned runtime",
+            f"machine: {machine_line()}",
+        ],
         "constants_s": {},
         "sources": ["measured by snncli simulate"],
     }

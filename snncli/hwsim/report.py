@@ -35,8 +35,9 @@ def build_report(sim: dict, profiles: list[Profile], known: list[Profile] | None
     energy = {p.name: estimate(layers, steps, p, int(twin["macs"])) for p in profiles}
     target = str(sim.get("target", "float"))
     if not sim.get("latency"):
-        warnings.append("the simulation result has no latency (written by an older snncli); run `snncli simulate` "
-                        "again for one")
+        warnings.append(
+            "the simulation result has no latency (written by an older snncli); run `snncli simulate` again for one"
+        )
     return {**sim, "layers": layers, "counted_on": sim.get("counted_on", ON_PROGRAM), "twin": twin, "energy": energy,
             "matched_profile": _matched(target, profiles, known or profiles), "latency": sim.get("latency"),
             "report_warnings": warnings}  # fmt: skip
@@ -44,12 +45,16 @@ def build_report(sim: dict, profiles: list[Profile], known: list[Profile] | None
 
 def _checked_layer(i: int, layer) -> dict:
     if not isinstance(layer, dict) or not isinstance(layer.get("name"), str):
-        raise SnnCliError(f"layer {i} of the simulation result is not a record with a name; pass the JSON written by "
-                          "`snncli simulate --json`")
+        raise SnnCliError(
+            f"layer {i} of the simulation result is not a record with a name; pass the JSON written by "
+            "`snncli simulate --json`"
+        )
     for key in COUNTERS:
         if not isinstance(layer.get(key), (int, float)) or isinstance(layer.get(key), bool):
-            raise SnnCliError(f"layer {layer['name']!r} of the simulation result lacks the counter {key!r}; pass the "
-                              "JSON written by `snncli simulate --json`")
+            raise SnnCliError(
+                f"layer {layer['name']!r} of the simulation result lacks the counter {key!r}; pass the "
+                "JSON written by `snncli simulate --json`"
+            )
     out = dict(layer)
     out.setdefault("synapses", layer.get("ann_macs", 0))
     out.setdefault("firing_rate", 0.0)
@@ -59,13 +64,18 @@ def _checked_layer(i: int, layer) -> dict:
 
 def _fallback_twin(layers: list[dict], warnings: list[str]) -> dict:
     """An older result without the graph's ANN twin: count it on the layers it has, and say so."""
-    warnings.append("the simulation result has no ANN twin (written by an older snncli): the twin is counted on its "
-                    "lowered layers, which for a chip target may fold pooling into the next layer and so differ from "
-                    "the network's own twin; run `snncli simulate` again for the twin counted on the graph")
+    warnings.append(
+        "the simulation result has no ANN twin (written by an older snncli): the twin is counted on its "
+        "lowered layers, which for a chip target may fold pooling into the next layer and so differ from "
+        "the network's own twin; run `snncli simulate` again for the twin counted on the graph"
+    )
     rows = [{"name": layer["name"], "op": layer["op"], "macs": int(layer.get("ann_macs", layer["synapses"])),
              "weights": None} for layer in layers if layer.get("ann_macs", layer["synapses"])]  # fmt: skip
-    return {"source": "the lowered layers (fallback: no twin recorded)", "macs": sum(r["macs"] for r in rows),
-            "layers": rows}
+    return {
+        "source": "the lowered layers (fallback: no twin recorded)",
+        "macs": sum(r["macs"] for r in rows),
+        "layers": rows,
+    }
 
 
 def _matched(target: str, profiles: list[Profile], known: list[Profile]) -> dict:
@@ -97,8 +107,16 @@ def energy_rows(report: dict) -> list[list[str]]:
     rows = []
     for name, e in report["energy"].items():
         mark = " *" if name == report["matched_profile"]["name"] else ""
-        rows.append([name + mark, fmt(e["snn_pj"] / 1e3), fmt(e["ann_pj"] / 1e3), fmt(e["snn_over_ann"], ".3f"),
-                     fmt(e["break_even_firing_rate"], ".4f"), "estimate" if e["profile"]["estimate"] else "published"])
+        rows.append(
+            [
+                name + mark,
+                fmt(e["snn_pj"] / 1e3),
+                fmt(e["ann_pj"] / 1e3),
+                fmt(e["snn_over_ann"], ".3f"),
+                fmt(e["break_even_firing_rate"], ".4f"),
+                "estimate" if e["profile"]["estimate"] else "published",
+            ]
+        )
     return rows
 
 
@@ -111,15 +129,26 @@ def layer_rows(report: dict) -> list[list[str]]:
              fmt(layer["neuron_updates"], ",.0f"), fmt(layer["spikes"], ",.1f"), fmt(layer["firing_rate"], ".4f")]
             for layer in report["layers"]]  # fmt: skip
     t = {key: sum(layer[key] for layer in report["layers"]) for key in COUNTERS}
-    rows.append(["total", "", fmt(t["sops"], ",.0f"), fmt(t["macs"], ",.0f"), fmt(t["neuron_updates"], ",.0f"),
-                 fmt(t["spikes"], ",.1f"), ""])
+    rows.append(
+        [
+            "total",
+            "",
+            fmt(t["sops"], ",.0f"),
+            fmt(t["macs"], ",.0f"),
+            fmt(t["neuron_updates"], ",.0f"),
+            fmt(t["spikes"], ",.1f"),
+            "",
+        ]
+    )
     return rows
 
 
 def headline(report: dict) -> list[str]:
     """The lines a reviewer reads first."""
-    lines = [f"Counted on {report['counted_on']}; target {report.get('target', 'float')}, "
-             f"{report['steps']} time steps per sample."]
+    lines = [
+        f"Counted on {report['counted_on']}; target {report.get('target', 'float')}, "
+        f"{report['steps']} time steps per sample."
+    ]
     if report.get("accuracy") is not None:
         lines.append(f"Accuracy {100 * report['accuracy']:.2f} % on {report.get('samples', '?')} samples.")
     lines.append(f"ANN twin: {report['twin']['macs']:,} MACs per inference, counted on {report['twin']['source']}.")
@@ -129,8 +158,10 @@ def headline(report: dict) -> list[str]:
         lines.append(f"Verdict under {match['name']}: {report['energy'][match['name']]['verdict']}.")
     lat = report.get("latency")
     if lat:
-        lines.append(f"Latency ({lat['model']}): {seconds(lat['per_inference_s'])} per inference, "
-                     f"{seconds(lat['per_step_s'])} per step{' (estimate)' if lat['estimate'] else ''}.")
+        lines.append(
+            f"Latency ({lat['model']}): {seconds(lat['per_inference_s'])} per inference, "
+            f"{seconds(lat['per_step_s'])} per step{' (estimate)' if lat['estimate'] else ''}."
+        )
     return lines
 
 
@@ -144,8 +175,10 @@ def markdown(report: dict) -> str:
              "## Energy per inference", "", *_table(ENERGY_HEADER, energy_rows(report)), "",
              "`*` the profile that describes the target's chip.", ""]  # fmt: skip
     for name, e in report["energy"].items():
-        lines.append(f"- **{name}**: {e['verdict']}; {e['break_even_note']}. Source: {e['profile']['source']}."
-                     + (f" Estimate: {e['profile']['reasoning']}" if e["profile"]["estimate"] else ""))
+        lines.append(
+            f"- **{name}**: {e['verdict']}; {e['break_even_note']}. Source: {e['profile']['source']}."
+            + (f" Estimate: {e['profile']['reasoning']}" if e["profile"]["estimate"] else "")
+        )
     lat = report.get("latency")
     if lat:
         lines += ["", "## Latency", "", f"{lat['model']}: **{seconds(lat['per_inference_s'])}** per inference "

@@ -107,8 +107,9 @@ def build_model(program: Program, precision: str = "float64", ann_twin: bool = F
         for layer in program.neuron_layers:
             b.outputs.append(b.value(f"layer/{layer.name}", layer.out_shape))
             b.node("Identity", [tensors[layer.name]], f"layer/{layer.name}")
-    graph = helper.make_graph(b.nodes, f"snncli-{'ann-twin' if ann_twin else 'snn'}-step", b.inputs, b.outputs,
-                              initializer=b.inits)
+    graph = helper.make_graph(
+        b.nodes, f"snncli-{'ann-twin' if ann_twin else 'snn'}-step", b.inputs, b.outputs, initializer=b.inits
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="snncli")
     helper.set_model_props(model, {"snncli": json.dumps({
         "kind": "ann twin (one pass per inference)" if ann_twin else "snn, one time step per call",
@@ -159,9 +160,11 @@ def _unrolled(b: _Builder, layer: Layer, x: str) -> str:
     """conv2d / pooling as a MatMul with hwsim's fan-out table (float64: ONNX Runtime has no double Conv)."""
     n_in, n_out = int(np.prod(layer.in_shape)), int(np.prod(layer.out_shape))
     if n_in * n_out > MAX_UNROLLED:
-        raise SnnCliError(f"layer {layer.name!r} unrolls to a {n_in} x {n_out} matrix ({n_in * n_out / 1e6:.1f}M "
-                          "entries), too large for the float64 ONNX graph (ONNX Runtime has no double Conv): export "
-                          "with --precision float32")
+        raise SnnCliError(
+            f"layer {layer.name!r} unrolls to a {n_in} x {n_out} matrix ({n_in * n_out / 1e6:.1f}M "
+            "entries), too large for the float64 ONNX graph (ONNX Runtime has no double Conv): export "
+            "with --precision float32"
+        )
     y = b.node("MatMul", [b.reshape(x, (n_in,)), b.const(build_table(layer).toarray(), "unrolled")])
     y = b.reshape(y, layer.out_shape)
     if layer.kind == "conv2d" and layer.op.bias is not None:
@@ -172,8 +175,14 @@ def _unrolled(b: _Builder, layer: Layer, x: str) -> str:
 def _native(b: _Builder, layer: Layer, x: str) -> str:
     op = layer.op
     if layer.kind == "avgpool2d":
-        return b.node("AveragePool", [x], kernel_shape=list(op.kernel_size), strides=list(op.stride),
-                      pads=[*op.padding, *op.padding], count_include_pad=1)
+        return b.node(
+            "AveragePool",
+            [x],
+            kernel_shape=list(op.kernel_size),
+            strides=list(op.stride),
+            pads=[*op.padding, *op.padding],
+            count_include_pad=1,
+        )
     if layer.kind == "sumpool2d":
         channels = layer.in_shape[0]
         weight, bias = np.ones((channels, 1, *op.kernel_size)), None
@@ -182,8 +191,15 @@ def _native(b: _Builder, layer: Layer, x: str) -> str:
         weight, bias, stride, padding = op.weight, op.bias, op.stride, op.padding
         dilation, groups = op.dilation, op.groups
     inputs = [x, b.const(weight, "weight")] + ([b.const(bias, "bias")] if bias is not None else [])
-    return b.node("Conv", inputs, strides=list(stride), pads=[*padding, *padding], dilations=list(dilation),
-                  group=int(groups), kernel_shape=list(np.shape(weight)[2:]))
+    return b.node(
+        "Conv",
+        inputs,
+        strides=list(stride),
+        pads=[*padding, *padding],
+        dilations=list(dilation),
+        group=int(groups),
+        kernel_shape=list(np.shape(weight)[2:]),
+    )
 
 
 def _neuron(b: _Builder, layer: Layer, x: str) -> str:
@@ -196,11 +212,19 @@ def _neuron(b: _Builder, layer: Layer, x: str) -> str:
     c = lambda value, hint: b.const(np.broadcast_to(value, shape), hint)
     if p.i_decay is not None:
         i_prev, i_next = b.state(f"state/{layer.name}/i", shape)
-        x = b.node("Add", [b.node("Mul", [i_prev, c(p.i_decay, "i_decay")]), b.node("Mul", [x, c(p.i_gain, "i_gain")])],
-                   i_next)
+        x = b.node(
+            "Add", [b.node("Mul", [i_prev, c(p.i_decay, "i_decay")]), b.node("Mul", [x, c(p.i_gain, "i_gain")])], i_next
+        )
     v_prev, v_next = b.state(f"state/{layer.name}/v", shape)
-    v = b.node("Add", [b.node("Add", [b.node("Mul", [v_prev, c(p.v_decay, "v_decay")]),
-                                      b.node("Mul", [x, c(p.v_gain, "v_gain")])]), c(p.v_bias, "v_bias")])
+    v = b.node(
+        "Add",
+        [
+            b.node(
+                "Add", [b.node("Mul", [v_prev, c(p.v_decay, "v_decay")]), b.node("Mul", [x, c(p.v_gain, "v_gain")])]
+            ),
+            c(p.v_bias, "v_bias"),
+        ],
+    )
     if not p.spiking:
         b.node("Identity", [v], v_next)
         return v

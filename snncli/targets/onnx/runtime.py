@@ -28,8 +28,10 @@ class Stepper:
         """``x`` ``[T, N, *input_shape]`` -> every non-state output over time ``[T, N, ...]`` (states start at zero)."""
         x = np.asarray(x, dtype=self.dtype)
         if tuple(x.shape[2:]) != tuple(self.shapes["x"]):
-            raise SnnCliError(f"input has shape {list(x.shape)}, the ONNX model takes [time, batch, "
-                              f"{', '.join(map(str, self.shapes['x']))}]")
+            raise SnnCliError(
+                f"input has shape {list(x.shape)}, the ONNX model takes [time, batch, "
+                f"{', '.join(map(str, self.shapes['x']))}]"
+            )
         batch = x.shape[1]
         state = {name: np.zeros((batch, *self.shapes[name]), dtype=self.dtype) for name in self.states}
         keep = [name for name in self.outputs if not name.endswith(":next")]
