@@ -38,7 +38,7 @@ def _graph_and_folded(cfg, ds, mode, channel_wise):
     torch.manual_seed(1)
     ann = build_ann(cfg, ds.sample_shape, 10).double()
     calibration = [torch.from_numpy(ds.train_x[i:i + 128]).double() for i in range(0, 512, 128)]
-    graph = convert_ann(ann, calibration, ann2snn_mode(mode), channel_wise, "cpu")
+    graph = convert_ann(ann, calibration, mode, channel_wise, "cpu")
     scales = converter_scales(graph)
     snn = build_model(snn_config(cfg), ds.sample_shape, 10).double()
     fold_scales(ann, scales, snn)
@@ -46,7 +46,7 @@ def _graph_and_folded(cfg, ds, mode, channel_wise):
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
-@pytest.mark.parametrize("mode, channel_wise", [("99.9%", False), ("max", True), ("0.5", False)])
+@pytest.mark.parametrize("mode, channel_wise", [("99.9%", False), ("max", True), (0.5, False)])
 def test_folded_model_spikes_exactly_like_the_converter_graph(model, mode, channel_wise, digits):
     cfg = load_config(None, {"model": model, "hidden": [48, 32], "channels": [4, 8]})
     graph, snn, scales = _graph_and_folded(cfg, digits, mode, channel_wise)
@@ -93,7 +93,8 @@ def test_converted_run_is_an_ordinary_run(converted):
     assert any(getattr(n, "metadata", {}).get("reset_mode") == "subtract" for n in graph.graph.nodes.values())
     metrics = json.loads((run / "metrics.json").read_text())
     conversion = metrics["conversion"]
-    assert conversion["converted_from_ann"] and conversion["ann2snn_mode"] == "99.9%"
+    assert conversion["converted_from_ann"] and conversion["ann2snn_mode"] == "percentile"
+    assert conversion["ann2snn_value"] == 99.9 and conversion["recipe_mode"] == "99.9%"
     assert conversion["ann_test_acc"] == summary["ann_test_accuracy"] > 0.8
     assert metrics["test"]["test_acc"] == summary["test_accuracy"] > 0.6
     assert len(metrics["epochs"]) == 10 and metrics["epochs"][0]["phase"] == "ann"
@@ -130,6 +131,13 @@ def test_convert_refuses_a_used_directory_and_a_foreign_ann(converted, tmp_path)
         convert(other, tmp_path / "x", ann_checkpoint=str(run / "ann.pt"), progress=False)
     with pytest.raises(SnnCliError, match="no ANN checkpoint"):
         convert(other, tmp_path / "y", ann_checkpoint=str(tmp_path / "missing.pt"), progress=False)
+
+
+@pytest.mark.parametrize("overrides, recipe_mode", [({}, "99.9%"), ({"ann2snn_mode": "max"}, "max"),
+                                                     ({"ann2snn_value": 99.99}, "99.99%"),
+                                                     ({"ann2snn_mode": "fraction", "ann2snn_value": 0.5}, 0.5)])
+def test_config_keys_give_spikingjelly_recipe_modes(overrides, recipe_mode):
+    assert ann2snn_mode(load_config(None, overrides)) == recipe_mode
 
 
 def test_output_scale_is_positive_so_counts_rank_like_the_ann(digits):

@@ -191,7 +191,9 @@ def test_spikformer_needs_images():
 
 def test_new_config_keys_are_checked():
     with pytest.raises(SnnCliError, match="ann2snn_mode"):
-        load_config(None, {"ann2snn_mode": "99.9"})
+        load_config(None, {"ann2snn_mode": "99.9%"})
+    with pytest.raises(SnnCliError, match=r"ann2snn_value.*\(0, 1\]"):
+        load_config(None, {"ann2snn_mode": "fraction", "ann2snn_value": 2.0})
     with pytest.raises(SnnCliError, match="STDP"):
         load_config(None, {"neuron": "psn", "stdp_epochs": 1, "init_from": "x", "epochs": 0})
     with pytest.raises(SnnCliError, match="psn_order"):

@@ -36,6 +36,7 @@ SURROGATES = ("atan", "sigmoid", "piecewise-quadratic", "erf", "piecewise-exp", 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("cosine", "constant")
 STDP_MODES = ("alone", "mixed")
+ANN2SNN_MODES = ("max", "percentile", "fraction")  # SpikingJelly's RateCodingRecipe modes: "max", "P%", a float
 
 # Keys that change where/how fast a run goes, not what it computes: they may
 # differ when resuming.  (``epochs`` may grow to train longer; the cosine
@@ -129,9 +130,13 @@ class TrainConfig:
     stdp_grad_lr: float = field(default=1e-4, metadata={"help": "stdp_mode mixed: Adam learning rate of the layers STDP does not train"})
     # ANN-to-SNN conversion (snncli convert, snncli.trainer.convert)
     ann_epochs: int = field(default=10, metadata={"help": "convert: epochs of training the ReLU network before conversion"})
-    ann2snn_mode: str = field(default="99.9%", metadata={
-        "help": "convert: activation scale per layer from training data: max, a percentile such as 99.9% (robust), "
-                "or a fraction of the max in (0, 1]"})
+    ann2snn_mode: str = field(default="percentile", metadata={
+        "help": "convert: each layer's activation scale from the training data: its max, a percentile of it "
+                "(robust normalisation) or a fraction of the max (ann2snn_value)",
+        "choices": ANN2SNN_MODES})
+    ann2snn_value: float = field(default=99.9, metadata={
+        "help": "convert: the percentile in (0, 100] (mode percentile) or the fraction of the max in (0, 1] "
+                "(mode fraction); unused by mode max"})
     ann2snn_channel_wise: bool = field(default=False, metadata={
         "help": "convert: one activation scale per channel instead of one per layer"})
     # run
@@ -158,7 +163,8 @@ class TrainConfig:
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 _CHOICES = {"model": MODELS, "neuron": NEURONS, "reset": RESETS, "surrogate": SURROGATES,
-            "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "encoder": tuple(ENCODERS), "stdp_mode": STDP_MODES}
+            "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "encoder": tuple(ENCODERS), "stdp_mode": STDP_MODES,
+            "ann2snn_mode": ANN2SNN_MODES}
 
 _INF = math.inf
 # key: (low, high, low included, high included).  Every number must also be finite.
@@ -307,27 +313,26 @@ def _validate(cfg: TrainConfig) -> None:
     _validate_model_zoo(cfg)
 
 
-_ANN2SNN_MODE = re.compile(r"max|(\d+(\.\d*)?|\.\d+)%|\d*\.?\d+", re.IGNORECASE)
-
-
-def ann2snn_mode(text: str) -> str | float:
-    """The ``mode`` argument of SpikingJelly's ``RateCodingRecipe`` for config key ``ann2snn_mode``:
-    ``"max"``, ``"P%"`` (0 <= P <= 100) as given, or a fraction of the max in (0, 1] as a float."""
-    text = text.strip()
-    if _ANN2SNN_MODE.fullmatch(text):
-        if text.lower() == "max":
-            return "max"
-        if text.endswith("%") and 0.0 <= float(text[:-1]) <= 100.0:
-            return text
-        if not text.endswith("%") and 0.0 < float(text) <= 1.0:
-            return float(text)
-    raise SnnCliError(f"config key 'ann2snn_mode' is {show(text)}; use max, a percentile such as 99.9% "
-                      "or a fraction of the max in (0, 1] such as 0.5")
+def ann2snn_mode(cfg: TrainConfig) -> str | float:
+    """The ``mode`` argument of SpikingJelly's ``RateCodingRecipe`` from ``ann2snn_mode`` and ``ann2snn_value``:
+    ``"max"``, ``"99.9%"`` (percentile) or ``0.5`` (fraction of the max)."""
+    value = cfg.ann2snn_value
+    if cfg.ann2snn_mode == "percentile":
+        if not 0.0 < value <= 100.0:
+            raise SnnCliError(f"config key 'ann2snn_value' is {show(value)}; ann2snn_mode percentile takes a "
+                              "percentile in (0, 100], e.g. 99.9")
+        return f"{value:g}%"
+    if cfg.ann2snn_mode == "fraction":
+        if not 0.0 < value <= 1.0:
+            raise SnnCliError(f"config key 'ann2snn_value' is {show(value)}; ann2snn_mode fraction takes a "
+                              "fraction of the max in (0, 1], e.g. 0.5")
+        return float(value)
+    return "max"
 
 
 def _validate_model_zoo(cfg: TrainConfig) -> None:
     """Combinations the parallel spiking neurons and the Spikformer do not support."""
-    ann2snn_mode(cfg.ann2snn_mode)
+    ann2snn_mode(cfg)
     if cfg.patch_size not in PATCH_SIZES:
         raise SnnCliError(f"config key 'patch_size' is {show(cfg.patch_size)}; choose one of: 4, 16")
     if cfg.neuron in PSN_NEURONS and cfg.stdp_epochs:

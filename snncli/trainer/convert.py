@@ -13,8 +13,9 @@ that the ReLU hides no winner, :func:`shift_output_bias` then adds ``c = max(0,
 -min_i max_k z_ik)`` over the training samples to every output bias (argmax and
 softmax do not change; every training sample's winning logit is then >= 0).
 
-SpikingJelly's ``ann2snn.Converter`` with ``RateCodingRecipe(mode=ann2snn_mode,
-channel_wise=ann2snn_channel_wise)`` runs the training samples through the ANN,
+SpikingJelly's ``ann2snn.Converter`` with ``RateCodingRecipe(mode, channel_wise=
+ann2snn_channel_wise)`` (``mode`` from ``ann2snn_mode``/``ann2snn_value``: ``"max"``,
+``"99.9%"``, ``0.5``: :func:`snncli.trainer.config.ann2snn_mode`) runs the training samples through the ANN,
 takes an activation scale ``s_l`` per ReLU (the running max, a percentile, or a
 fraction of the max: its ``VoltageHook``) and replaces each ``ReLU`` by
 ``VoltageScaler(1/s_l) -> IFNode(v_threshold=1, v_reset=None) -> VoltageScaler(s_l)``:
@@ -295,7 +296,7 @@ def convert(cfg: TrainConfig, run_dir, ann_checkpoint: str | None = None, progre
     Reads from ``cfg``: ``model``, ``hidden`` / ``channels`` / ``kernel_size``, ``bias``,
     ``dataset``, ``data_root``, ``limit_train``, ``limit_test``, ``seed``, ``device``,
     ``time_steps``; for the ANN ``ann_epochs``, ``batch_size``, ``lr``, ``optimizer``,
-    ``weight_decay``, ``lr_schedule``; for the conversion ``ann2snn_mode``,
+    ``weight_decay``, ``lr_schedule``; for the conversion ``ann2snn_mode``, ``ann2snn_value``,
     ``ann2snn_channel_wise``.  The run's config.yaml is ``cfg`` with ``neuron: if``,
     ``v_threshold: 1``, ``reset: subtract``, ``encoder: direct``.
 
@@ -308,7 +309,7 @@ def convert(cfg: TrainConfig, run_dir, ann_checkpoint: str | None = None, progre
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     check_convertible(cfg)
-    mode = ann2snn_mode(cfg.ann2snn_mode)
+    mode = ann2snn_mode(cfg)
     out_cfg = snn_config(cfg)
     _check_new_dir(run_dir)
     log = sys.stderr if progress else None
@@ -332,11 +333,12 @@ def convert(cfg: TrainConfig, run_dir, ann_checkpoint: str | None = None, progre
     by_steps, rates = accuracy_by_steps(snn, ds.test_x, ds.test_y, [cfg.time_steps], device)
     snn_acc = by_steps[cfg.time_steps]
     if log is not None:
-        print(f"converted ({cfg.ann2snn_mode}{', channel-wise' if cfg.ann2snn_channel_wise else ''}): "
+        print(f"converted ({mode}{', channel-wise' if cfg.ann2snn_channel_wise else ''}): "
               f"ANN {100 * ann_acc:.2f} % -> SNN {100 * snn_acc:.2f} % at T = {cfg.time_steps}", file=log, flush=True)
 
     conversion = {
         "converted_from_ann": True, "ann_test_acc": ann_acc, "ann2snn_mode": cfg.ann2snn_mode,
+        "ann2snn_value": None if cfg.ann2snn_mode == "max" else cfg.ann2snn_value, "recipe_mode": mode,
         "channel_wise": cfg.ann2snn_channel_wise, "time_steps": cfg.time_steps,
         "ann_checkpoint": str(ann_checkpoint) if ann_checkpoint else str(run_dir / "ann.pt"),
         "ann_trained_here": not ann_checkpoint, "ann_epochs": cfg.ann_epochs if not ann_checkpoint else None,
@@ -360,7 +362,7 @@ def convert(cfg: TrainConfig, run_dir, ann_checkpoint: str | None = None, progre
     write_metrics({"validation": None, "epochs": history, "selection": test["selection"], "test": test,
                    "conversion": conversion}, run_dir / "metrics.json")
     return {"accuracy": snn_acc, "test_accuracy": snn_acc, "ann_test_accuracy": ann_acc, "time_steps": cfg.time_steps,
-            "ann2snn_mode": cfg.ann2snn_mode, "channel_wise": cfg.ann2snn_channel_wise,
+            "ann2snn_mode": cfg.ann2snn_mode, "recipe_mode": mode, "channel_wise": cfg.ann2snn_channel_wise,
             "firing_rate": test["firing_rate"], "run_dir": str(run_dir), "device": str(device), "dataset": ds.info(),
             "ann_checkpoint": conversion["ann_checkpoint"], "parameters": sum(p.numel() for p in snn.parameters()),
             "seconds": time.perf_counter() - t_start}
