@@ -202,36 +202,51 @@ def _native(b: _Builder, layer: Layer, x: str) -> str:
     )
 
 
+WRITTEN_RESETS = ("zero", "subtract")
+
+
 def _neuron(b: _Builder, layer: Layer, x: str) -> str:
     p = layer.neuron
     if getattr(type(p), "model", None) != "float_lif":
         raise SnnCliError(f"the onnx target writes float_lif neurons; layer {layer.name!r} is {type(p).model}")
     if b.ann_twin:
         return b.node("Relu", [x]) if p.spiking else x
+    _check_written(layer.name, p)
     shape = layer.out_shape
     c = lambda value, hint: b.const(np.broadcast_to(value, shape), hint)
     if p.i_decay is not None:
         i_prev, i_next = b.state(f"state/{layer.name}/i", shape)
-        x = b.node(
-            "Add", [b.node("Mul", [i_prev, c(p.i_decay, "i_decay")]), b.node("Mul", [x, c(p.i_gain, "i_gain")])], i_next
-        )
+        decayed = b.node("Mul", [i_prev, c(p.i_decay, "i_decay")])
+        x = b.node("Add", [decayed, b.node("Mul", [x, c(p.i_gain, "i_gain")])], i_next)
     v_prev, v_next = b.state(f"state/{layer.name}/v", shape)
-    v = b.node(
-        "Add",
-        [
-            b.node(
-                "Add", [b.node("Mul", [v_prev, c(p.v_decay, "v_decay")]), b.node("Mul", [x, c(p.v_gain, "v_gain")])]
-            ),
-            c(p.v_bias, "v_bias"),
-        ],
-    )
+    decayed = b.node("Mul", [v_prev, c(p.v_decay, "v_decay")])
+    v = b.node("Add", [b.node("Add", [decayed, b.node("Mul", [x, c(p.v_gain, "v_gain")])]), c(p.v_bias, "v_bias")])
     if not p.spiking:
         b.node("Identity", [v], v_next)
         return v
-    fired = b.node("Greater", [v, c(p.v_threshold, "v_threshold")])
-    after = b.node("Sub", [v, c(p.v_threshold, "v_threshold")]) if p.reset == "subtract" else c(p.v_reset, "v_reset")
+    thr = c(p.v_threshold, "v_threshold")
+    fired = b.node("GreaterOrEqual" if getattr(p, "fire", ">") == ">=" else "Greater", [v, thr])
+    if getattr(p, "multi_spike", False):  # floor(v / thr) spikes where the test holds
+        s = b.node("Where", [fired, b.node("Floor", [b.node("Div", [v, thr])]), c(0.0, "zero")])
+    else:
+        s = b.node("Cast", [fired], to=b.elem)
+    after = b.node("Sub", [v, b.node("Mul", [s, thr])]) if p.reset == "subtract" else c(p.v_reset, "v_reset")
     v = b.node("Where", [fired, after, v])
     if p.v_min is not None:
         v = b.node("Max", [v, c(p.v_min, "v_min")])
     b.node("Identity", [v], v_next)
-    return b.node("Cast", [fired], to=b.elem)
+    return s
+
+
+def _check_written(name: str, p) -> None:
+    """Refuse what this writer does not implement (states start at zero; resets zero and subtract)."""
+    if p.reset not in WRITTEN_RESETS:
+        raise SnnCliError(
+            f"layer {name!r}: the onnx target writes resets {', '.join(WRITTEN_RESETS)}, not "
+            f"{p.reset!r}; read the graph with a reading that resets so, or use the float target"
+        )
+    if getattr(p, "v_init", None) is not None and np.any(p.v_init != 0):
+        raise SnnCliError(
+            f"layer {name!r} starts from a non-zero voltage, and the ONNX model's states start at zero; "
+            "use the float target for this reading"
+        )
