@@ -29,12 +29,12 @@ OFFLINE = ("digits", "mnist-5k", "fashion-mnist", "digits-dvs", "fashion-mnist-d
 # reset to zero is what Loihi runs.
 ZOO = {
     "mlp": ("digits_mlp.yaml", {}, {"epochs": 2, "limit_train": 800}),
-    "cnn": ("speck_cnn_digits.yaml", {"encoder": "poisson"}, {"epochs": 2, "limit_train": 600}),
-    "mlp-psn": ("digits_mlp.yaml", {"neuron": "psn"}, {"epochs": 1, "limit_train": 400}),
+    "cnn": ("speck_cnn_digits.yaml", {"encoder": "poisson"}, {"epochs": 3, "limit_train": 1000}),
+    "mlp-psn": ("digits_mlp.yaml", {"neuron": "psn"}, {"epochs": 3, "limit_train": 800}),
     "spikformer": (
         "spikformer_tiny.yaml",
         {},
-        {"epochs": 1, "limit_train": 200, "time_steps": 2, "embed_dim": 32, "depth": 1, "num_heads": 2},
+        {"epochs": 2, "limit_train": 400, "time_steps": 2, "embed_dim": 32, "depth": 1, "num_heads": 2},
     ),
 }
 QUICK_TEST = 200  # --quick: parity on the first test samples
@@ -52,7 +52,8 @@ def _train(entry: str, dataset: str, run: Path, quick: bool) -> dict:
     from snncli.cli import main
 
     recipe, settings, fast = ZOO[entry]
-    settings = {**settings, "dataset": dataset, **({} if quick else BIG.get(dataset, {})), **(fast if quick else {})}
+    quick_settings = {**fast, "limit_test": QUICK_TEST}  # the test samples parity uses too
+    settings = {**settings, "dataset": dataset, **(quick_settings if quick else BIG.get(dataset, {}))}
     argv = ["train", "--run-dir", str(run), "--config", str(ROOT / "configs" / recipe), "--no-progress",
             *_args(settings), "--json", str(run.parent / f"{run.name}.train.json")]  # fmt: skip
     t0 = time.perf_counter()
