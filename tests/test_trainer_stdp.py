@@ -97,3 +97,19 @@ def test_bad_stdp_settings_fail_before_any_file(tmp_path):
         tiny(stdp_epochs=1, qat_bits=8)
     with pytest.raises(SnnCliError, match="stdp_mode"):
         tiny(stdp_mode="both")
+
+
+def test_fast_linear_rule_is_spikingjellys():
+    """The matrix-product STDP step gives SpikingJelly's stdp_linear_step (traces and delta_w)."""
+    from spikingjelly.activation_based.functional.learning import stdp_linear_step
+
+    from snncli.trainer.stdp import linear_stdp_step
+
+    gen = torch.Generator().manual_seed(0)
+    pre, post = torch.rand(16, 30, generator=gen), (torch.rand(16, 20, generator=gen) > 0.7).float()
+    trace = (torch.rand(16, 30, generator=gen), torch.rand(16, 20, generator=gen))
+    w = torch.randn(20, 30, generator=gen)
+    opts = {"tau_pre": 2.0, "tau_post": 3.0, "f_pre": lambda x: 0.7 * x.clamp(-1, 1), "f_post": lambda x: x.clamp(-1, 1)}
+    ours, (a_pre, a_post) = linear_stdp_step(pre, post, trace, w, **opts)
+    ref, (r_pre, r_post) = stdp_linear_step(pre, post, trace, w, **opts)
+    assert torch.allclose(ours, ref, atol=1e-5) and torch.equal(a_pre, r_pre) and torch.equal(a_post, r_post)

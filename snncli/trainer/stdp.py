@@ -25,6 +25,13 @@ Modes (SpikingJelly's "STDP + gradient descent" recipe, tutorial ``stdp``):
   is discarded and replaced by the STDP update, every other parameter takes an
   Adam step with ``stdp_grad_lr``.
 
+Speed: SpikingJelly's ``stdp_linear_step`` forms the ``[batch, out, in]`` products
+before summing over the batch (~10 s per batch for Fashion-MNIST's 784-500 layer,
+T = 8, batch 128, on 2 cores).  For Linear layers :class:`_FastLinearSTDP` (a
+``STDPLearner`` subclass) computes the same rule as two ``[out, batch] @ [batch, in]``
+products; a test checks it against SpikingJelly's function.  Conv layers use
+SpikingJelly's own step.
+
 The model keeps its classes (plain Linear/Conv2d + neurons), so a fine-tuned run
 exports and deploys like any other.  STDP traces live only within a batch
 (reset after each), so a resumed run continues exactly.
@@ -77,6 +84,38 @@ def _import_learning():
     return learning
 
 
+def linear_stdp_step(pre, post, trace, weight, *, tau_pre, tau_post, f_pre, f_post):
+    """SpikingJelly's ``functional.learning.stdp_linear_step`` (same traces, same ``delta_w``),
+    its batch sum done by matrix products instead of a ``[batch, out, in]`` tensor::
+
+        tr_pre  <- tr_pre  - tr_pre / tau_pre   + pre        [batch, in]
+        tr_post <- tr_post - tr_post / tau_post + post       [batch, out]
+        dw = f_post(w) * (post^T tr_pre) - f_pre(w) * (tr_post^T pre)
+    """
+    trace_pre, trace_post = trace
+    trace_pre = trace_pre - trace_pre / tau_pre + pre
+    trace_post = trace_post - trace_post / tau_post + post
+    delta = f_post(weight) * (post.transpose(0, 1) @ trace_pre) - f_pre(weight) * (trace_post.transpose(0, 1) @ pre)
+    return delta, (trace_pre, trace_post)
+
+
+def _learner_class(learning):
+    """``STDPLearner`` with :func:`linear_stdp_step` for Linear synapses (everything else: SpikingJelly's)."""
+
+    class _FastLinearSTDP(learning.STDPLearner):
+        def _single_step(self, pre, post):
+            if not isinstance(self.synapse, nn.Linear) or pre.ndim != 2:
+                return super()._single_step(pre, post)
+            trace = tuple(t if isinstance(t, torch.Tensor) else torch.zeros_like(ref)
+                          for t, ref in ((self.trace_pre, pre), (self.trace_post, post)))
+            delta, (self.trace_pre, self.trace_post) = linear_stdp_step(
+                pre, post, trace, self.synapse.weight.detach(), tau_pre=self.tau_pre, tau_post=self.tau_post,
+                f_pre=self.f_pre, f_post=self.f_post)
+            return delta
+
+    return _FastLinearSTDP
+
+
 def _weighted(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_children() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
@@ -108,12 +147,12 @@ class StdpFineTuner:
     (closing removes the learners' hooks, leaving a plain model)."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, distributed: bool = False):
-        learning = _import_learning()
+        learner_cls = _learner_class(_import_learning())
         self.model, self.cfg, self.distributed = model, cfg, distributed
         self.layers = stdp_layers(model, cfg)
         a_pre, a_post = cfg.stdp_a_pre, cfg.stdp_a_post
         self.learners = [
-            learning.STDPLearner("m", getattr(model, name), _neuron_after(model, name), cfg.stdp_tau_pre, cfg.stdp_tau_post,
+            learner_cls("m", getattr(model, name), _neuron_after(model, name), cfg.stdp_tau_pre, cfg.stdp_tau_post,
                                  f_pre=lambda w: a_pre * torch.clamp(w, -1.0, 1.0),
                                  f_post=lambda w: a_post * torch.clamp(w, -1.0, 1.0))
             for name in self.layers]
