@@ -8,8 +8,14 @@ cross-checked with it (``tests/test_counters_crosscheck.py``):
   non-zero weights of input ``j`` (bias not counted);
 * they are accumulates (``sops``, ACs) when every ``x_j`` is in {-1, 0, 1} and
   multiply-accumulates (``macs``) otherwise (e.g. analog pixels, pooled counts);
+* event counts: a synaptic layer whose only consumer is an event-driven neuron layer
+  (``params.event_driven``, e.g. Speck's IAF) receives events, and a value ``x_j = n``
+  is ``n`` events, each accumulating its fan-out once: ``sum_j x_j * fanout_j`` ACs
+  (the chip processes the ``n`` events one by one; no MACs);
 * ``neuron_updates``: on a clocked chip every neuron of a neuron layer, every step;
-  on an event-driven one (the neuron model says so) only the neurons an event reaches;
+  on an event-driven one one state update per event and target neuron (the ACs
+  delivered to the layer), plus what the model's ``updates`` hook adds for updates
+  no event causes (Speck: with a bias, every neuron once per slow-clock tick);
 * ``spikes``: spikes emitted by a spiking neuron layer;
 * ``weight_reads`` = one per synaptic operation; ``state_reads`` and ``state_writes`` =
   one per neuron update per state variable, for the memory-aware energy profile.

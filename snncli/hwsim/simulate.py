@@ -135,6 +135,8 @@ class Simulator:
         self.fanout = {name: np.diff(t.indptr).astype(np.int64) for name, t in self.tables.items() if t is not None}
         self._dense: dict[str, np.ndarray] = {}
         self.models = {layer.name: neuron_model(layer.neuron.model) for layer in program.neuron_layers}
+        self.event_inputs = _event_inputs(program)
+        self._delivered: dict[str, int] = {}  # events delivered to an event-driven neuron layer, not yet counted
         self._clipped = 0
 
     # ------------------------------------------------------------------ running
@@ -253,6 +255,11 @@ class Simulator:
                     if np.ndim(value) > 0:
                         rec.setdefault(key, []).append(value)
         states[layer.name] = state
+        delivered = self._delivered.pop(layer.name, 0)  # event-driven: one state update per event and target
+        n_states = sum(np.ndim(v) > 0 for v in state.values())
+        counter.neuron_updates += delivered
+        counter.state_reads += delivered * n_states
+        counter.state_writes += delivered * n_states
         if getattr(params, "spiking", True):
             counter.spikes += int(out.sum())
         return out
@@ -269,12 +276,38 @@ class Simulator:
         return (sp.csr_matrix(rows) @ table).toarray()
 
     def _count_synaptic(self, name: str, rows: np.ndarray, counter: LayerCounters) -> None:
+        target = self.event_inputs.get(name)
+        if target is not None:  # event counts: n events at an input cost n x its fan-out accumulates
+            if rows.size and rows.min() < 0:
+                raise SnnCliError(f"layer {name!r} feeds event-driven neurons and received a negative value; "
+                                  "its input must be event counts (integers >= 0)")
+            ops = int((rows @ self.fanout[name]).sum())
+            counter.sops += ops
+            counter.weight_reads += ops
+            self._delivered[target] = self._delivered.get(target, 0) + ops
+            return
         active = rows != 0
         ops = active.astype(np.int64) @ self.fanout[name]  # per (step, sample)
         binary = np.all((rows == 0) | (rows == 1) | (rows == -1), axis=1)
         counter.sops += int(ops[binary].sum())
         counter.macs += int(ops[~binary].sum())
         counter.weight_reads += int(ops.sum())
+
+
+def _event_inputs(program: Program) -> dict[str, str]:
+    """Synaptic layer -> the event-driven neuron layer that is its only consumer (``params.event_driven``):
+    its input values are event counts (counters.py)."""
+    consumers: dict[str, list[Layer]] = {}
+    for layer in program.layers:
+        for src in (*layer.inputs, *layer.delayed_inputs):
+            consumers.setdefault(src, []).append(layer)
+    out = {}
+    for layer in program.layers:
+        users = consumers.get(layer.name, [])
+        if (layer.kind in SYNAPTIC and len(users) == 1 and users[0].kind == "neuron"
+                and getattr(users[0].neuron, "event_driven", False)):
+            out[layer.name] = users[0].name
+    return out
 
 
 def check_input(program: Program, x) -> np.ndarray:

@@ -143,10 +143,11 @@ Where the chip differs from this (Sinabs') model, with sources
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
+from snncli.core.program import NeuronModel
 from snncli.errors import SnnCliError
 
 WEIGHT_BITS = 8  # discretize.py 10: DYNAPCNN_WEIGHT_PRECISION_BITS
@@ -178,8 +179,14 @@ class SpeckIAF:
     spikes per step; False: SingleSpike), ``saturate`` (clip the state to the
     chip's 16 bits; False reproduces Sinabs, which never clips), ``state_min`` /
     ``state_max`` (the 16-bit state range).
+
+    Event-driven (``event_driven``): hwsim counts one state update per input event
+    that reaches a neuron (the core processes events one by one), plus, with a bias,
+    every neuron once per slow-clock tick (:func:`speck_iaf_updates`).
     """
 
+    model: ClassVar[str] = "speck_iaf"
+    event_driven: ClassVar[bool] = True
     threshold: int
     min_v_mem: int = DEFAULT_MIN_V_MEM
     bias: np.ndarray | None = field(default=None)
@@ -280,6 +287,16 @@ def speck_iaf_step(state: dict[str, np.ndarray], x, params):
     v = v - n * theta if p.reset == "subtract" else np.where(n > 0, 0, v)
     v = np.maximum(v, p.min_v_mem)
     return {**state, "v": v}, n
+
+
+def speck_iaf_updates(x, params) -> int:
+    """Neuron updates of one step that no event causes: with a bias the leak unit updates every
+    neuron once per slow-clock tick (one tick per time step, as Sinabs models it), else none.
+    The updates events cause (one per event and target neuron) are counted by hwsim."""
+    return int(np.size(x)) if _as_params(params).bias is not None else 0
+
+
+MODEL = NeuronModel(SpeckIAF, speck_iaf_init, speck_iaf_step, speck_iaf_updates)
 
 
 # ----------------------------------------------------------------- synapses
