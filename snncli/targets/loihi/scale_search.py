@@ -1,7 +1,9 @@
 """Loihi calibration: the greedy, accuracy-driven search for each layer's scale ``q`` and the input scale.
 
 ``calibration`` given (``[T, N, *input_shape]`` encoded samples; at most
-``SEARCH_ELEMENTS`` samples x neurons are used): a greedy, accuracy-driven search.
+``SEARCH_ELEMENTS`` samples x neurons are used): a greedy, accuracy-driven search
+(the sample budget, the float counts and the grid walk are the chip targets' shared
+:mod:`snncli.targets.calibration`).
 The float target (NIR semantics) runs once on the calibration set in hwsim.  Each
 layer starts at the largest scale that neither clips a weight nor brings the
 observed synaptic input within a factor 2 (:data:`HEADROOM`) of the 24-bit range,
@@ -23,25 +25,29 @@ import numpy as np
 
 from snncli.core.program import Input, Layer, Output, Program
 from snncli.hwsim.simulate import Simulator
-from snncli.targets.float.lowering import lower_float
+from snncli.targets.calibration import calibration_samples, float_spike_counts, grid_scale, walk_grid
 from snncli.targets.loihi.arithmetic import MAX_UV
 from snncli.targets.loihi.input_encoding import INPUT_BITS, lattice_base, quantize_input
-from snncli.targets.loihi.quantize import A_MAX, VTH_MAX, decays, float_weights, hard_limit, noclip_limit, quantize_stage
+from snncli.targets.loihi.quantize import (
+    A_MAX,
+    VTH_MAX,
+    decays,
+    float_weights,
+    hard_limit,
+    noclip_limit,
+    quantize_stage,
+)
 from snncli.targets.loihi.stages import Quantized, Stage, Synapse, neuron_layer, synapse_layer
 
 HEADROOM = 2.0  # calibration: reject scales within this factor of the 24-bit range
-SEARCH_ELEMENTS = 1 << 21  # samples x neurons of the largest layer simulated per candidate
-K_RANGE = (-6, 2)  # candidate scales: base * 2**(k/2)
 
 
 def search_scales(graph, dt, input_node, stages, calibration, encoding):
     """``(input scale, {stage: Quantized}, log)`` chosen on ``calibration`` (module docstring)."""
     steps, total = calibration.shape[:2]
-    samples = int(min(total, max(64, SEARCH_ELEMENTS // max(st.size for st in stages))))
+    samples = calibration_samples(total, max(st.size for st in stages))
     calibration = calibration[:, :samples]
-    fprog = lower_float(graph, dt, "nir")
-    fres = Simulator(fprog).run(calibration, record=True)
-    f_counts = {st.name: fres.records[st.name]["out"].sum(0).reshape(samples, -1) for st in stages}
+    f_counts = float_spike_counts(graph, dt, "nir", calibration, [st.name for st in stages])
     f_pred = f_counts[stages[-1].name].argmax(1)
     latency = stages[-1].depth
     pad = np.zeros((latency, *calibration.shape[1:]))
@@ -124,7 +130,7 @@ def search_stage(st: Stage, outputs: dict, sigma: dict, f_count: np.ndarray, is_
 
     def evaluate(k: int):
         if k not in results:
-            q = min(hard, base * 2 ** (k / 2))
+            q = min(hard, grid_scale(base, k))
             quant = quantize_stage(st, q, sigma)
             spikes, peak = _simulate_stage(st, quant, outputs)
             safe = peak * HEADROOM < MAX_UV
@@ -136,20 +142,11 @@ def search_stage(st: Stage, outputs: dict, sigma: dict, f_count: np.ndarray, is_
                           "clipped_weights": quant.clipped})  # fmt: skip
         return results[k]
 
-    best_k = 0
-    evaluate(0)
-    if not quick:
-        for direction in (1, -1):
-            k = best_k + direction
-            moved = False
-            while K_RANGE[0] <= k <= K_RANGE[1] and (direction < 0 or base * 2 ** (k / 2) <= hard * 1.0001):
-                if evaluate(k)[0] > results[best_k][0]:
-                    best_k, moved = k, True
-                    k += direction
-                else:
-                    break
-            if moved:
-                break
+    if quick:
+        evaluate(0)
+        best_k = 0
+    else:
+        best_k = walk_grid(lambda k: evaluate(k)[0], lambda k: grid_scale(base, k) <= hard * 1.0001)
     score, quant, spikes = results[best_k]
     log = {"q": quant.q, "scale": 64 * quant.q, "count_mae": -score[2], "candidates": tried}
     return {"quant": quant, "spikes": spikes, "score": score, "log": log}
