@@ -14,7 +14,15 @@ from snncli.trainer.layers import SumPool2d
 from snncli.trainer.models import FiringRates, build_model, predict
 from snncli.trainer.train import evaluate, limit, load_trained, train
 
-TINY = {"hidden": [64], "time_steps": 4, "epochs": 2, "limit_train": 256, "limit_test": 128, "batch_size": 32, "lr": 0.01}
+TINY = {
+    "hidden": [64],
+    "time_steps": 4,
+    "epochs": 2,
+    "limit_train": 256,
+    "limit_test": 128,
+    "batch_size": 32,
+    "lr": 0.01,
+}
 
 
 def tiny(**kw) -> TrainConfig:
@@ -22,6 +30,7 @@ def tiny(**kw) -> TrainConfig:
 
 
 # ---------------------------------------------------------------- config
+
 
 def test_defaults_and_overrides(tmp_path):
     assert load_config().to_dict() == TrainConfig().to_dict()
@@ -40,19 +49,22 @@ def test_unknown_key_suggests_closest(tmp_path):
         load_config(None, {"timesteps": 4})
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"epochs": -1}, r"'epochs' must be an integer in \[0, 100000\], got -1"),
-    ({"epochs": "ten"}, "'epochs' must be an integer"),
-    ({"hidden": [10, "a"]}, "list of integers"),
-    ({"neuron": "izhikevich"}, "lif, if, plif"),
-    ({"surrogate": "tanh"}, "atan"),
-    ({"encoder": "rate"}, "poisson"),
-    ({"model": "resnet"}, "mlp, cnn"),
-    ({"dataset": "imagenet"}, "digits"),
-    ({"beta": 1.0}, r"\(0.0, 1.0\)"),
-    ({"dataset": "nmnist", "encoder": "poisson"}, "frames"),
-    ({"qat_bits": 1}, r"'qat_bits' must be an integer in \[2, 16\]"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"epochs": -1}, r"'epochs' must be an integer in \[0, 100000\], got -1"),
+        ({"epochs": "ten"}, "'epochs' must be an integer"),
+        ({"hidden": [10, "a"]}, "list of integers"),
+        ({"neuron": "izhikevich"}, "lif, if, plif"),
+        ({"surrogate": "tanh"}, "atan"),
+        ({"encoder": "rate"}, "poisson"),
+        ({"model": "resnet"}, "mlp, cnn"),
+        ({"dataset": "imagenet"}, "digits"),
+        ({"beta": 1.0}, r"\(0.0, 1.0\)"),
+        ({"dataset": "nmnist", "encoder": "poisson"}, "frames"),
+        ({"qat_bits": 1}, r"'qat_bits' must be an integer in \[2, 16\]"),
+    ],
+)
 def test_invalid_values_name_the_key(overrides, message):
     with pytest.raises(SnnCliError, match=message):
         load_config(None, overrides)
@@ -71,7 +83,15 @@ def test_save_config_round_trips(tmp_path):
 
 # ---------------------------------------------------------------- models
 
-EXPORTABLE = (layer.Linear, layer.Conv2d, layer.Flatten, neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode, SumPool2d)
+EXPORTABLE = (
+    layer.Linear,
+    layer.Conv2d,
+    layer.Flatten,
+    neuron.IFNode,
+    neuron.LIFNode,
+    neuron.ParametricLIFNode,
+    SumPool2d,
+)
 
 
 def test_mlp_and_cnn_are_plain_sequentials_of_exportable_modules():
@@ -82,8 +102,17 @@ def test_mlp_and_cnn_are_plain_sequentials_of_exportable_modules():
         out = net(torch.rand(cfg.time_steps, 3, 1, 8, 8))
         assert out.shape == (cfg.time_steps, 3, 10) and set(out.unique().tolist()) <= {0.0, 1.0}
         functional.reset_net(net)
-    assert [type(m).__name__ for m in net] == ["Conv2d", "IFNode", "SumPool2d", "Conv2d", "IFNode", "SumPool2d",
-                                                 "Flatten", "Linear", "IFNode"]
+    assert [type(m).__name__ for m in net] == [
+        "Conv2d",
+        "IFNode",
+        "SumPool2d",
+        "Conv2d",
+        "IFNode",
+        "SumPool2d",
+        "Flatten",
+        "Linear",
+        "IFNode",
+    ]
     assert all(getattr(m, "bias", None) is None for m in net if isinstance(m, (layer.Conv2d, layer.Linear)))
 
 
@@ -122,6 +151,7 @@ def test_predict_and_firing_rates():
 
 # ---------------------------------------------------------------- training
 
+
 def test_train_writes_run_dir(tmp_path):
     run = tmp_path / "run"
     summary = train(tiny(), run, progress=False)
@@ -138,7 +168,9 @@ def test_train_writes_run_dir(tmp_path):
     assert summary["epochs"] == 2 and summary["best_epoch"] == best["epoch"] == metrics["test"]["epoch"]
     assert summary["val_accuracy"] == best["val_acc"]
     assert summary["accuracy"] == summary["test_accuracy"] == summary["best_test_acc"] == metrics["test"]["test_acc"]
-    assert summary["selection"] == metrics["selection"] == f"best validation accuracy over 2 epochs, epoch {best['epoch']}"
+    assert (
+        summary["selection"] == metrics["selection"] == f"best validation accuracy over 2 epochs, epoch {best['epoch']}"
+    )
     assert metrics["validation"]["size"] == summary["validation"]["size"] == round(0.1 * 256)
     assert summary["test_accuracy"] > 0.3  # chance is 0.1: it learned something in 2 tiny epochs
     assert load_config(run / "config.yaml") == tiny()
@@ -202,6 +234,7 @@ def test_run_dir_guards(tmp_path, capsys):
 
 # ---------------------------------------------------------------- quantization-aware training
 
+
 def test_fake_quantize_is_an_n_bit_lattice_with_straight_through_gradient():
     from snncli.trainer.qat import FakeQuantize
 
@@ -229,8 +262,12 @@ def test_qat_run_exports_quantized_weights_and_resumes(tmp_path):
         k = w / (abs(w).max() / 7)
         assert abs(k - k.round()).max() < 1e-4 and len(set(k.round().ravel())) <= 15
     # a killed QAT run resumes: the checkpoint holds the latent weights under the parametrization
-    train(load_config(None, {**TINY, "model": "cnn", "channels": [4], "neuron": "if", "qat_bits": 4, "epochs": 3}),
-          tmp_path / "run", resume=True, progress=False)
+    train(
+        load_config(None, {**TINY, "model": "cnn", "channels": [4], "neuron": "if", "qat_bits": 4, "epochs": 3}),
+        tmp_path / "run",
+        resume=True,
+        progress=False,
+    )
     assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"]) == 3
 
 

@@ -28,6 +28,12 @@ def test_digits_mlp_recipe_is_the_default():
 
 def test_snntorch_recipe_matches_the_tutorial():
     cfg = load_config(Path(CONFIGS[0]).parent / "snntorch_tutorial_mnist5k.yaml")
-    assert (cfg.dataset, cfg.hidden, cfg.neuron, cfg.beta, cfg.time_steps, cfg.optimizer) == \
-        ("mnist-5k", [500], "lif", 0.95, 25, "adam")
+    assert (cfg.dataset, cfg.hidden, cfg.neuron, cfg.beta, cfg.time_steps, cfg.optimizer) == (
+        "mnist-5k",
+        [500],
+        "lif",
+        0.95,
+        25,
+        "adam",
+    )
     assert 5e-4 <= cfg.lr <= 1e-3

@@ -12,10 +12,34 @@ import torch
 def test_two_cpu_ranks_end_with_identical_weights(tmp_path):
     dump = tmp_path / "dump"
     dump.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "snncli.cli", "train", "--run-dir", str(tmp_path / "run"), "--epochs", "2", "--device", "cpu",
-           "--no-progress", "--set", "hidden=[32]", "--set", "time_steps=4", "--set", "limit_train=400",
-           "--set", "limit_test=64", "--set", "encoder=poisson"]  # poisson: each rank draws its own spikes
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "snncli.cli",
+        "train",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--set",
+        "hidden=[32]",
+        "--set",
+        "time_steps=4",
+        "--set",
+        "limit_train=400",
+        "--set",
+        "limit_test=64",
+        "--set",
+        "encoder=poisson",
+    ]  # poisson: each rank draws its own spikes
     env = {**os.environ, "SNNCLI_TEST_DUMP_WEIGHTS": str(dump), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -20,10 +20,21 @@ from snncli.trainer.config import EXPLICIT_NONE, load_config, parse_set_items, r
 from snncli.trainer.train import prepare_run_dir, train
 
 SNNCLI = [sys.executable, "-m", "snncli.cli"]
-SMALL = ["--epochs", "1", "--set", "limit_train=64", "--set", "limit_test=32", "--set", "hidden=[16]",
-         "--set", "time_steps=2"]
+SMALL = [
+    "--epochs",
+    "1",
+    "--set",
+    "limit_train=64",
+    "--set",
+    "limit_test=32",
+    "--set",
+    "hidden=[16]",
+    "--set",
+    "time_steps=2",
+]
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 
 
 def _cli(*args, timeout=120, env=None):
@@ -108,17 +119,25 @@ def test_strings_stay_strict():
 
 
 def test_set_items_refuse_empty_values_tags_and_aliases():
-    for item, message in [("model=", "--set model= has no value"), ("model=  ", "has no value"),
-                          ("model=null", "'model' needs a value"), ("lr", "expects KEY=VALUE"),
-                          ("lr=!!python/object/apply:os.system [echo hi]", "not a plain YAML value"),
-                          ("hidden=*a", "aliases (*name) are not allowed"), ("epoch=3", "did you mean 'epochs'")]:
+    for item, message in [
+        ("model=", "--set model= has no value"),
+        ("model=  ", "has no value"),
+        ("model=null", "'model' needs a value"),
+        ("lr", "expects KEY=VALUE"),
+        ("lr=!!python/object/apply:os.system [echo hi]", "not a plain YAML value"),
+        ("hidden=*a", "aliases (*name) are not allowed"),
+        ("epoch=3", "did you mean 'epochs'"),
+    ]:
         with pytest.raises(SnnCliError, match=None) as err:
             parse_set_items([item])
         assert message in str(err.value) and "\n" not in str(err.value), (item, str(err.value))
     assert parse_set_items(["limit_train=null"]) == {"limit_train": EXPLICIT_NONE}
     cfg = load_config(None, {"limit_train": 5})
     assert load_config(None, parse_set_items(["limit_train=null"]), base=cfg).limit_train is None
-    assert parse_set_items(["stdp-layers=fc1,fc2", "hidden=[8, 4]"]) == {"stdp_layers": ["fc1", "fc2"], "hidden": [8, 4]}
+    assert parse_set_items(["stdp-layers=fc1,fc2", "hidden=[8, 4]"]) == {
+        "stdp_layers": ["fc1", "fc2"],
+        "hidden": [8, 4],
+    }
 
 
 def test_errors_never_echo_huge_values(tmp_path):
@@ -140,15 +159,18 @@ def test_alias_bomb_is_refused_without_expanding(tmp_path):
         parse_set_items([f"hidden={BOMB}"])
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "is not UTF-8 text"),
-    (b"lr: 1\x00\x01\x02", "is not a plain YAML value"),
-    (b"seed: !!python/object/apply:os.system ['echo pwned']\n", "is not a plain YAML value"),
-    (b"model: !custom x\n", "is not a plain YAML value"),
-    (b"- 1\n- 2\n", "must be a mapping"),
-    (b"lr: [1\n", "is not a plain YAML value"),
-    (b"x" * (2 << 20), "larger than"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "is not UTF-8 text"),
+        (b"lr: 1\x00\x01\x02", "is not a plain YAML value"),
+        (b"seed: !!python/object/apply:os.system ['echo pwned']\n", "is not a plain YAML value"),
+        (b"model: !custom x\n", "is not a plain YAML value"),
+        (b"- 1\n- 2\n", "must be a mapping"),
+        (b"lr: [1\n", "is not a plain YAML value"),
+        (b"x" * (2 << 20), "larger than"),
+    ],
+)
 def test_bad_config_files(tmp_path, content, message):
     path = tmp_path / "c.yaml"
     path.write_bytes(content)
@@ -196,13 +218,20 @@ def test_cli_accepts_exponent_floats(tmp_path):
     assert load_config(tmp_path / "run" / "config.yaml").lr == 1e-3
 
 
-@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\xff\xfe\x00", b"lr: !!python/object/apply:os.system [true]\n",
-                                     BOMB.encode(), b"lr: 1e-3\nmax_rate: 5\n"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x89PNG\r\n\x1a\n\xff\xfe\x00",
+        b"lr: !!python/object/apply:os.system [true]\n",
+        BOMB.encode(),
+        b"lr: 1e-3\nmax_rate: 5\n",
+    ],
+)
 def test_cli_bad_config_files(tmp_path, content):
     path = tmp_path / "c.yaml"
     path.write_bytes(content)
     done = _cli("train", "--run-dir", str(tmp_path / "run"), "--config", str(path), *SMALL)
-    _assert_one_line_error(done, str(path))  if b"max_rate" not in content else _assert_one_line_error(done, "max_rate")
+    _assert_one_line_error(done, str(path)) if b"max_rate" not in content else _assert_one_line_error(done, "max_rate")
     assert not (tmp_path / "run").exists()
     done = _cli("train", "--run-dir", str(tmp_path / "run"), "--config", str(tmp_path), *SMALL)  # a directory
     _assert_one_line_error(done, "cannot read config")
@@ -230,6 +259,7 @@ def test_unwritable_run_dir_is_refused_before_training(tmp_path):
 
 # ---------------------------------------------------------------- resume resolves the run's own settings
 
+
 def test_resume_takes_the_runs_settings(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -251,8 +281,9 @@ RUN_FLAGS = ["--set", "time_steps=8", "--epochs", "1", "--no-progress"]  # full 
 
 
 def _interrupt_in_first_epoch(run: Path):
-    proc = subprocess.Popen([*SNNCLI, "train", "--run-dir", str(run), *RUN_FLAGS], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*SNNCLI, "train", "--run-dir", str(run), *RUN_FLAGS], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while not (run / "config.yaml").exists():  # written just before epoch 1 starts
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
@@ -299,11 +330,16 @@ def test_unstarted_run_dir_restarts_in_the_library(tmp_path):
 
 # ---------------------------------------------------------------- logs and determinism
 
+
 def test_log_to_a_file_is_one_line_per_epoch(tmp_path):
     log = tmp_path / "train.log"
     with open(log, "w") as f:
-        done = subprocess.run([*SNNCLI, "train", "--run-dir", str(tmp_path / "run"), *SMALL, "--epochs", "3"],
-                              stdout=f, stderr=subprocess.STDOUT, timeout=120)
+        done = subprocess.run(
+            [*SNNCLI, "train", "--run-dir", str(tmp_path / "run"), *SMALL, "--epochs", "3"],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
     text = log.read_text()
     assert done.returncode == 0, text[-2000:]
     assert "\r" not in text and text.count("epoch ") >= 3 and len(text) < 1500, text
@@ -320,8 +356,23 @@ def _deterministic_weights(tmp_path, name, threads, deterministic):
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     run = tmp_path / name
     flags = ["--set", "deterministic=true"] if deterministic else []
-    done = _cli("train", "--run-dir", str(run), "--epochs", "1", "--set", "limit_train=512", "--set", "limit_test=32",
-                "--set", "hidden=[256]", "--no-progress", *flags, env=env, timeout=180)
+    done = _cli(
+        "train",
+        "--run-dir",
+        str(run),
+        "--epochs",
+        "1",
+        "--set",
+        "limit_train=512",
+        "--set",
+        "limit_test=32",
+        "--set",
+        "hidden=[256]",
+        "--no-progress",
+        *flags,
+        env=env,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 

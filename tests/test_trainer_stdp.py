@@ -11,8 +11,17 @@ from snncli.errors import SnnCliError
 from snncli.trainer.config import load_config
 from snncli.trainer.train import load_trained, train
 
-TINY = {"hidden": [32], "time_steps": 4, "epochs": 1, "limit_train": 200, "limit_test": 64, "batch_size": 32,
-        "lr": 0.01, "encoder": "poisson", "stdp_lr": 0.01}
+TINY = {
+    "hidden": [32],
+    "time_steps": 4,
+    "epochs": 1,
+    "limit_train": 200,
+    "limit_test": 64,
+    "batch_size": 32,
+    "lr": 0.01,
+    "encoder": "poisson",
+    "stdp_lr": 0.01,
+}
 
 
 def tiny(**kw):
@@ -80,15 +89,18 @@ def test_resume_within_the_stdp_phase_matches_an_uninterrupted_run(tmp_path):
 
 def test_stdp_only_on_an_init_from_run(tmp_path):
     train(tiny(), tmp_path / "source", progress=False, log=None)
-    summary = train(tiny(epochs=0, stdp_epochs=1, init_from=str(tmp_path / "source")), tmp_path / "ft",
-                    progress=False, log=None)
+    summary = train(
+        tiny(epochs=0, stdp_epochs=1, init_from=str(tmp_path / "source")), tmp_path / "ft", progress=False, log=None
+    )
     metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
     assert [m["phase"] for m in metrics["epochs"]] == ["stdp"] and metrics["stdp"]["layers"] == ["fc1"]
     assert summary["best_epoch"] in (0, 1)  # 0: the init_from weights themselves were better on validation
 
 
 def test_bad_stdp_settings_fail_before_any_file(tmp_path):
-    with pytest.raises(SnnCliError, match=r"stdp_layers 'fc9': not a weighted layer of this model; choose from fc1, fc_out"):
+    with pytest.raises(
+        SnnCliError, match=r"stdp_layers 'fc9': not a weighted layer of this model; choose from fc1, fc_out"
+    ):
         train(tiny(stdp_epochs=1, stdp_layers=["fc9"]), tmp_path / "run", progress=False, log=None)
     assert not (tmp_path / "run").exists()
     with pytest.raises(SnnCliError, match="init_from"):
@@ -109,7 +121,12 @@ def test_fast_linear_rule_is_spikingjellys():
     pre, post = torch.rand(16, 30, generator=gen), (torch.rand(16, 20, generator=gen) > 0.7).float()
     trace = (torch.rand(16, 30, generator=gen), torch.rand(16, 20, generator=gen))
     w = torch.randn(20, 30, generator=gen)
-    opts = {"tau_pre": 2.0, "tau_post": 3.0, "f_pre": lambda x: 0.7 * x.clamp(-1, 1), "f_post": lambda x: x.clamp(-1, 1)}
+    opts = {
+        "tau_pre": 2.0,
+        "tau_post": 3.0,
+        "f_pre": lambda x: 0.7 * x.clamp(-1, 1),
+        "f_post": lambda x: x.clamp(-1, 1),
+    }
     ours, (a_pre, a_post) = linear_stdp_step(pre, post, trace, w, **opts)
     ref, (r_pre, r_post) = stdp_linear_step(pre, post, trace, w, **opts)
     assert torch.allclose(ours, ref, atol=1e-5) and torch.equal(a_pre, r_pre) and torch.equal(a_post, r_post)

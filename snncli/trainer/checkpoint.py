@@ -43,12 +43,15 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        raise SnnCliError(f"{path} is not a snncli checkpoint: it holds pickled Python objects beyond tensors and "
-                          "plain values, and snncli will not unpickle it (that could run arbitrary code)") from None
+        raise SnnCliError(
+            f"{path} is not a snncli checkpoint: it holds pickled Python objects beyond tensors and "
+            "plain values, and snncli will not unpickle it (that could run arbitrary code)"
+        ) from None
     except Exception as e:  # truncated/corrupt file, not a torch file at all
         first = (str(e).splitlines() or [type(e).__name__])[0][:120]
-        raise SnnCliError(f"cannot read checkpoint {path} ({first}); it may be corrupt: use the other checkpoint "
-                          "or retrain") from None
+        raise SnnCliError(
+            f"cannot read checkpoint {path} ({first}); it may be corrupt: use the other checkpoint or retrain"
+        ) from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise SnnCliError(f"{path} is not a snncli checkpoint (no model state in it); pass a run `snncli train` wrote")
     return payload

@@ -31,8 +31,17 @@ PSN_NEURONS = ("psn", "masked-psn", "sliding-psn")  # SpikingJelly's parallel sp
 NEURONS = ("lif", "if", "plif", *PSN_NEURONS)
 PATCH_SIZES = (4, 16)  # SpikingJelly's Spikformer patch stem: two max pools (CIFAR) or four (ImageNet)
 RESETS = ("zero", "subtract")
-SURROGATES = ("atan", "sigmoid", "piecewise-quadratic", "erf", "piecewise-exp", "soft-sign", "super-spike",
-              "piecewise-leaky-relu", "rect")
+SURROGATES = (
+    "atan",
+    "sigmoid",
+    "piecewise-quadratic",
+    "erf",
+    "piecewise-exp",
+    "soft-sign",
+    "super-spike",
+    "piecewise-leaky-relu",
+    "rect",
+)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("cosine", "constant")
 STDP_MODES = ("alone", "mixed")
@@ -41,8 +50,9 @@ ANN2SNN_MODES = ("max", "percentile", "fraction")  # SpikingJelly's RateCodingRe
 # Keys that change where/how fast a run goes, not what it computes: they may
 # differ when resuming.  (``epochs`` may grow to train longer; the cosine
 # schedule then stretches from the resumed step on.)
-RUNTIME_KEYS = frozenset({"device", "num_workers", "data_root", "checkpoint_every", "epochs", "deterministic",
-                          "log_interval"})
+RUNTIME_KEYS = frozenset(
+    {"device", "num_workers", "data_root", "checkpoint_every", "epochs", "deterministic", "log_interval"}
+)
 
 
 @dataclass
@@ -55,101 +65,186 @@ class TrainConfig:
     """
 
     # model
-    model: str = field(default="mlp", metadata={
-        "help": "network: mlp (dense), cnn (Speck-shaped conv + sum pool) or spikformer (Zhou et al. 2023; not exportable)",
-        "choices": MODELS})
-    hidden: list[int] = field(default_factory=lambda: [500], metadata={
-        "help": "mlp hidden layer sizes, e.g. [500] (64-500-10 on digits)"})
-    channels: list[int] = field(default_factory=lambda: [16, 32], metadata={
-        "help": "cnn conv channels, one SumPool2d(2) after each"})
+    model: str = field(
+        default="mlp",
+        metadata={
+            "help": "network: mlp (dense), cnn (Speck-shaped conv + sum pool) or spikformer (Zhou et al. 2023; not exportable)",
+            "choices": MODELS,
+        },
+    )
+    hidden: list[int] = field(
+        default_factory=lambda: [500], metadata={"help": "mlp hidden layer sizes, e.g. [500] (64-500-10 on digits)"}
+    )
+    channels: list[int] = field(
+        default_factory=lambda: [16, 32], metadata={"help": "cnn conv channels, one SumPool2d(2) after each"}
+    )
     kernel_size: int = field(default=3, metadata={"help": "cnn conv kernel size (odd; padding k//2 keeps the size)"})
     bias: bool = field(default=True, metadata={"help": "biases in Linear/Conv layers (false: Speck has none)"})
     # spikformer (snncli.trainer.spikformer): spiking patch splitting, then depth x (spiking self-attention + MLP)
-    embed_dim: int = field(default=384, metadata={
-        "help": "spikformer: embedding size D (divisible by 8 and by num_heads; 384 in Spikformer-4-384)"})
-    num_heads: int = field(default=12, metadata={"help": "spikformer: attention heads per block (12 in Spikformer-4-384)"})
+    embed_dim: int = field(
+        default=384,
+        metadata={"help": "spikformer: embedding size D (divisible by 8 and by num_heads; 384 in Spikformer-4-384)"},
+    )
+    num_heads: int = field(
+        default=12, metadata={"help": "spikformer: attention heads per block (12 in Spikformer-4-384)"}
+    )
     depth: int = field(default=4, metadata={"help": "spikformer: number of encoder blocks (4 in Spikformer-4-384)"})
     mlp_ratio: float = field(default=4.0, metadata={"help": "spikformer: MLP hidden size as a multiple of embed_dim"})
-    patch_size: int = field(default=4, metadata={
-        "help": "spikformer: patch splitting downsamples by 4 (two max pools, CIFAR) or 16 (four, ImageNet)",
-        "choices": PATCH_SIZES})
+    patch_size: int = field(
+        default=4,
+        metadata={
+            "help": "spikformer: patch splitting downsamples by 4 (two max pools, CIFAR) or 16 (four, ImageNet)",
+            "choices": PATCH_SIZES,
+        },
+    )
     # neuron: LIF is v[t] = beta v[t-1] + x[t]; spike if v >= v_threshold; then reset
-    neuron: str = field(default="lif", metadata={
-        "help": "spiking neuron: lif, if, plif (beta is its learned initial value), or psn / masked-psn / sliding-psn "
-                "(parallel spiking neurons, no reset: train only, not exportable)",
-        "choices": NEURONS})
+    neuron: str = field(
+        default="lif",
+        metadata={
+            "help": "spiking neuron: lif, if, plif (beta is its learned initial value), or psn / masked-psn / sliding-psn "
+            "(parallel spiking neurons, no reset: train only, not exportable)",
+            "choices": NEURONS,
+        },
+    )
     beta: float = field(default=0.95, metadata={"help": "LIF leak per step, v = beta*v + x, in (0, 1)"})
     v_threshold: float = field(default=1.0, metadata={"help": "firing threshold (spike when v >= v_threshold)"})
-    reset: str = field(default="zero", metadata={"help": "after a spike: zero (v = 0) or subtract (v -= v_threshold)",
-                                                 "choices": RESETS})
-    surrogate: str = field(default="atan", metadata={"help": "surrogate gradient of the spike function",
-                                                     "choices": SURROGATES})
+    reset: str = field(
+        default="zero",
+        metadata={"help": "after a spike: zero (v = 0) or subtract (v -= v_threshold)", "choices": RESETS},
+    )
+    surrogate: str = field(
+        default="atan", metadata={"help": "surrogate gradient of the spike function", "choices": SURROGATES}
+    )
     detach_reset: bool = field(default=True, metadata={"help": "no gradient through the reset (Zenke & Vogels 2021)"})
-    psn_order: int = field(default=4, metadata={
-        "help": "masked-psn / sliding-psn: order k, the number of steps (this one and k-1 before) each step's input mixes"})
+    psn_order: int = field(
+        default=4,
+        metadata={
+            "help": "masked-psn / sliding-psn: order k, the number of steps (this one and k-1 before) each step's input mixes"
+        },
+    )
     # input
-    encoder: str = field(default="direct", metadata={
-        "help": "input encoding: direct (analog current), poisson (rate), latency, frames (event datasets)",
-        "choices": tuple(ENCODERS)})
+    encoder: str = field(
+        default="direct",
+        metadata={
+            "help": "input encoding: direct (analog current), poisson (rate), latency, frames (event datasets)",
+            "choices": tuple(ENCODERS),
+        },
+    )
     time_steps: int = field(default=8, metadata={"help": "number of simulation steps T per sample"})
-    max_rate: float = field(default=1.0, metadata={"help": "poisson encoder: spike probability per step at x = 1, in (0, 1]"})
-    latency_threshold: float = field(default=0.01, metadata={"help": "latency encoder: no spike below this value, in [0, 1)"})
+    max_rate: float = field(
+        default=1.0, metadata={"help": "poisson encoder: spike probability per step at x = 1, in (0, 1]"}
+    )
+    latency_threshold: float = field(
+        default=0.01, metadata={"help": "latency encoder: no spike below this value, in [0, 1)"}
+    )
     # data
-    dataset: str = field(default="digits", metadata={"help": "dataset (`snncli doctor` says which are here)",
-                                                     "choices": tuple(list_datasets())})
-    data_root: str | None = field(default=None, metadata={"help": "where downloadable datasets live / are downloaded to"})
-    limit_train: int | None = field(default=None, metadata={
-        "help": "use only the first N training samples (the validation split is held out of these)"})
+    dataset: str = field(
+        default="digits",
+        metadata={"help": "dataset (`snncli doctor` says which are here)", "choices": tuple(list_datasets())},
+    )
+    data_root: str | None = field(
+        default=None, metadata={"help": "where downloadable datasets live / are downloaded to"}
+    )
+    limit_train: int | None = field(
+        default=None,
+        metadata={"help": "use only the first N training samples (the validation split is held out of these)"},
+    )
     limit_test: int | None = field(default=None, metadata={"help": "use only the first N test samples"})
-    val_fraction: float = field(default=0.1, metadata={
-        "help": "share of the training samples held out (stratified, seeded) to pick the best checkpoint; 0: last epoch"})
+    val_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "share of the training samples held out (stratified, seeded) to pick the best checkpoint; 0: last epoch"
+        },
+    )
     # optimisation
-    epochs: int = field(default=15, metadata={"help": "surrogate-gradient training epochs (0: only STDP, with init_from)"})
+    epochs: int = field(
+        default=15, metadata={"help": "surrogate-gradient training epochs (0: only STDP, with init_from)"}
+    )
     batch_size: int = field(default=32, metadata={"help": "mini-batch size (per process under torchrun)"})
     lr: float = field(default=2e-3, metadata={"help": "learning rate, e.g. 2e-3"})
-    optimizer: str = field(default="adam", metadata={"help": "adam, adamw or sgd (momentum 0.9)", "choices": OPTIMIZERS})
+    optimizer: str = field(
+        default="adam", metadata={"help": "adam, adamw or sgd (momentum 0.9)", "choices": OPTIMIZERS}
+    )
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay (>= 0)"})
     # N: weights fake-quantized to N-bit integers x one scale per layer (straight-through),
     # so an N-bit export loses nothing to rounding
-    qat_bits: int | None = field(default=None, metadata={
-        "help": "quantization-aware training: weights fake-quantized to N-bit integers (8 for Loihi)"})
-    lr_schedule: str = field(default="cosine", metadata={"help": "cosine (per step, to 0) or constant",
-                                                         "choices": LR_SCHEDULES})
+    qat_bits: int | None = field(
+        default=None,
+        metadata={"help": "quantization-aware training: weights fake-quantized to N-bit integers (8 for Loihi)"},
+    )
+    lr_schedule: str = field(
+        default="cosine", metadata={"help": "cosine (per step, to 0) or constant", "choices": LR_SCHEDULES}
+    )
     # STDP fine-tuning after the gradient epochs (snncli.trainer.stdp)
-    stdp_epochs: int = field(default=0, metadata={"help": "STDP fine-tuning epochs after the gradient epochs (0: none)"})
-    stdp_layers: list[str] = field(default_factory=list, metadata={
-        "help": "layers STDP trains, as the model names them (e.g. fc1); empty: every weighted layer but the output"})
-    stdp_mode: str = field(default="alone", metadata={
-        "help": "alone: only STDP changes the chosen layers, the rest is frozen; mixed: the other layers keep learning by gradient",
-        "choices": STDP_MODES})
+    stdp_epochs: int = field(
+        default=0, metadata={"help": "STDP fine-tuning epochs after the gradient epochs (0: none)"}
+    )
+    stdp_layers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "layers STDP trains, as the model names them (e.g. fc1); empty: every weighted layer but the output"
+        },
+    )
+    stdp_mode: str = field(
+        default="alone",
+        metadata={
+            "help": "alone: only STDP changes the chosen layers, the rest is frozen; mixed: the other layers keep learning by gradient",
+            "choices": STDP_MODES,
+        },
+    )
     stdp_tau_pre: float = field(default=2.0, metadata={"help": "STDP presynaptic trace time constant in steps (>= 1)"})
-    stdp_tau_post: float = field(default=2.0, metadata={"help": "STDP postsynaptic trace time constant in steps (>= 1)"})
+    stdp_tau_post: float = field(
+        default=2.0, metadata={"help": "STDP postsynaptic trace time constant in steps (>= 1)"}
+    )
     stdp_lr: float = field(default=1e-4, metadata={"help": "STDP learning rate (SGD on the STDP update, per sample)"})
-    stdp_a_pre: float = field(default=1.0, metadata={"help": "STDP depression amplitude (pre after post), f_pre = a_pre*clamp(w, -1, 1)"})
-    stdp_a_post: float = field(default=1.0, metadata={"help": "STDP potentiation amplitude (post after pre), f_post = a_post*clamp(w, -1, 1)"})
-    stdp_grad_lr: float = field(default=1e-4, metadata={"help": "stdp_mode mixed: Adam learning rate of the layers STDP does not train"})
+    stdp_a_pre: float = field(
+        default=1.0, metadata={"help": "STDP depression amplitude (pre after post), f_pre = a_pre*clamp(w, -1, 1)"}
+    )
+    stdp_a_post: float = field(
+        default=1.0, metadata={"help": "STDP potentiation amplitude (post after pre), f_post = a_post*clamp(w, -1, 1)"}
+    )
+    stdp_grad_lr: float = field(
+        default=1e-4, metadata={"help": "stdp_mode mixed: Adam learning rate of the layers STDP does not train"}
+    )
     # ANN-to-SNN conversion (snncli convert, snncli.trainer.convert)
-    ann_epochs: int = field(default=10, metadata={"help": "convert: epochs of training the ReLU network before conversion"})
-    ann2snn_mode: str = field(default="percentile", metadata={
-        "help": "convert: each layer's activation scale from the training data: its max, a percentile of it "
-                "(robust normalisation) or a fraction of the max (ann2snn_value)",
-        "choices": ANN2SNN_MODES})
-    ann2snn_value: float = field(default=99.9, metadata={
-        "help": "convert: the percentile in (0, 100] (mode percentile) or the fraction of the max in (0, 1] "
-                "(mode fraction); unused by mode max"})
-    ann2snn_channel_wise: bool = field(default=False, metadata={
-        "help": "convert: one activation scale per channel instead of one per layer"})
+    ann_epochs: int = field(
+        default=10, metadata={"help": "convert: epochs of training the ReLU network before conversion"}
+    )
+    ann2snn_mode: str = field(
+        default="percentile",
+        metadata={
+            "help": "convert: each layer's activation scale from the training data: its max, a percentile of it "
+            "(robust normalisation) or a fraction of the max (ann2snn_value)",
+            "choices": ANN2SNN_MODES,
+        },
+    )
+    ann2snn_value: float = field(
+        default=99.9,
+        metadata={
+            "help": "convert: the percentile in (0, 100] (mode percentile) or the fraction of the max in (0, 1] "
+            "(mode fraction); unused by mode max"
+        },
+    )
+    ann2snn_channel_wise: bool = field(
+        default=False, metadata={"help": "convert: one activation scale per channel instead of one per layer"}
+    )
     # run
-    init_from: str | None = field(default=None, metadata={
-        "help": "fine-tune: start from the weights of this run's best checkpoint (and its settings)"})
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "fine-tune: start from the weights of this run's best checkpoint (and its settings)"},
+    )
     seed: int = field(default=0, metadata={"help": "random seed: weights, validation split, shuffling, encoder draws"})
-    deterministic: bool = field(default=False, metadata={
-        "help": "bit-identical runs where torch allows: deterministic kernels, one CPU thread (slower)"})
+    deterministic: bool = field(
+        default=False,
+        metadata={"help": "bit-identical runs where torch allows: deterministic kernels, one CPU thread (slower)"},
+    )
     device: str = field(default="auto", metadata={"help": "auto (cuda if available), cpu, cuda or cuda:N"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
     checkpoint_every: int = field(default=1, metadata={"help": "write checkpoints/last.pt every N epochs"})
-    log_interval: float = field(default=30.0, metadata={
-        "help": "seconds between progress lines within an epoch when the output is not a terminal"})
+    log_interval: float = field(
+        default=30.0,
+        metadata={"help": "seconds between progress lines within an epoch when the output is not a terminal"},
+    )
 
     def encoder_options(self) -> dict:
         """Options of the input encoder besides its name and T (for ``make_encoder``)."""
@@ -162,9 +257,17 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
-_CHOICES = {"model": MODELS, "neuron": NEURONS, "reset": RESETS, "surrogate": SURROGATES,
-            "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "encoder": tuple(ENCODERS), "stdp_mode": STDP_MODES,
-            "ann2snn_mode": ANN2SNN_MODES}
+_CHOICES = {
+    "model": MODELS,
+    "neuron": NEURONS,
+    "reset": RESETS,
+    "surrogate": SURROGATES,
+    "optimizer": OPTIMIZERS,
+    "lr_schedule": LR_SCHEDULES,
+    "encoder": tuple(ENCODERS),
+    "stdp_mode": STDP_MODES,
+    "ann2snn_mode": ANN2SNN_MODES,
+}
 
 _INF = math.inf
 # key: (low, high, low included, high included).  Every number must also be finite.
@@ -227,7 +330,9 @@ def _in_range(key: str, value) -> None:
     ok = finite and (low <= value if low_in else low < value) and (value <= high if high_in else value < high)
     if not ok:
         kind = "an integer" if isinstance(value, int) else "a finite number"
-        raise SnnCliError(f"config key {key!r} must be {kind} {_interval(low, high, low_in, high_in)}, got {show(value)}")
+        raise SnnCliError(
+            f"config key {key!r} must be {kind} {_interval(low, high, low_in, high_in)}, got {show(value)}"
+        )
 
 
 def _unknown_key(key: str, where: str) -> SnnCliError:
@@ -260,10 +365,12 @@ def _coerce(key: str, value: Any) -> Any:
     base = ann.split(" |")[0]
     if base == "float" and isinstance(value, str) and _as_float(value) is not None:
         value = _as_float(value)
-    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          "bool": lambda v: isinstance(v, bool),
-          "str": lambda v: isinstance(v, str)}[base]
+    ok = {
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+    }[base]
     if not ok(value):
         what = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[base]
         raise SnnCliError(f"config key {key!r} must be {what}, got {show(value)} ({type(value).__name__})")
@@ -277,7 +384,9 @@ def _coerce_list(key: str, value: Any, item: str) -> list:
         value = [value]
     kind = {"int": int, "str": str}[item]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
-        raise SnnCliError(f"config key {key!r} must be a list of {'integers' if item == 'int' else 'names'}, got {show(value)}")
+        raise SnnCliError(
+            f"config key {key!r} must be a list of {'integers' if item == 'int' else 'names'}, got {show(value)}"
+        )
     if len(value) > _MAX_LIST:
         raise SnnCliError(f"config key {key!r} holds {len(value)} entries; at most {_MAX_LIST}")
     if key in _LIST_RANGES:
@@ -303,13 +412,19 @@ def _validate(cfg: TrainConfig) -> None:
     if cfg.epochs + cfg.stdp_epochs < 1:
         raise SnnCliError("config keys 'epochs' and 'stdp_epochs' are both 0: nothing to train; set epochs >= 1")
     if cfg.epochs == 0 and not cfg.init_from:
-        raise SnnCliError("config key 'epochs' is 0 (STDP only) without 'init_from': STDP needs a trained run to fine-tune")
+        raise SnnCliError(
+            "config key 'epochs' is 0 (STDP only) without 'init_from': STDP needs a trained run to fine-tune"
+        )
     if cfg.stdp_epochs and cfg.qat_bits:
-        raise SnnCliError("config keys 'stdp_epochs' and 'qat_bits' together: STDP updates plain weights; "
-                          "fine-tune with QAT afterwards (--init-from the STDP run)")
+        raise SnnCliError(
+            "config keys 'stdp_epochs' and 'qat_bits' together: STDP updates plain weights; "
+            "fine-tune with QAT afterwards (--init-from the STDP run)"
+        )
     if (cfg.dataset in EVENT_DATASETS) != (cfg.encoder == "frames"):
-        raise SnnCliError(f"encoder {cfg.encoder!r} does not fit dataset {cfg.dataset!r}: "
-                          "event datasets (nmnist, dvs-gesture, shd) use encoder 'frames', image datasets direct/poisson/latency")
+        raise SnnCliError(
+            f"encoder {cfg.encoder!r} does not fit dataset {cfg.dataset!r}: "
+            "event datasets (nmnist, dvs-gesture, shd) use encoder 'frames', image datasets direct/poisson/latency"
+        )
     _validate_model_zoo(cfg)
 
 
@@ -319,13 +434,17 @@ def ann2snn_mode(cfg: TrainConfig) -> str | float:
     value = cfg.ann2snn_value
     if cfg.ann2snn_mode == "percentile":
         if not 0.0 < value <= 100.0:
-            raise SnnCliError(f"config key 'ann2snn_value' is {show(value)}; ann2snn_mode percentile takes a "
-                              "percentile in (0, 100], e.g. 99.9")
+            raise SnnCliError(
+                f"config key 'ann2snn_value' is {show(value)}; ann2snn_mode percentile takes a "
+                "percentile in (0, 100], e.g. 99.9"
+            )
         return f"{value:g}%"
     if cfg.ann2snn_mode == "fraction":
         if not 0.0 < value <= 1.0:
-            raise SnnCliError(f"config key 'ann2snn_value' is {show(value)}; ann2snn_mode fraction takes a "
-                              "fraction of the max in (0, 1], e.g. 0.5")
+            raise SnnCliError(
+                f"config key 'ann2snn_value' is {show(value)}; ann2snn_mode fraction takes a "
+                "fraction of the max in (0, 1], e.g. 0.5"
+            )
         return float(value)
     return "max"
 
@@ -336,19 +455,27 @@ def _validate_model_zoo(cfg: TrainConfig) -> None:
     if cfg.patch_size not in PATCH_SIZES:
         raise SnnCliError(f"config key 'patch_size' is {show(cfg.patch_size)}; choose one of: 4, 16")
     if cfg.neuron in PSN_NEURONS and cfg.stdp_epochs:
-        raise SnnCliError(f"neuron {cfg.neuron!r} with stdp_epochs: STDP pairs a layer with the IF/LIF neuron after it; "
-                          "use neuron lif, if or plif")
+        raise SnnCliError(
+            f"neuron {cfg.neuron!r} with stdp_epochs: STDP pairs a layer with the IF/LIF neuron after it; "
+            "use neuron lif, if or plif"
+        )
     if cfg.model != "spikformer":
         return
     if cfg.neuron != "lif" or cfg.reset != "zero" or cfg.v_threshold != 1.0:
-        raise SnnCliError("model spikformer uses the paper's LIF neurons (v += (x - v)(1 - beta), hard reset, threshold 1, "
-                          "0.5 in attention): set neuron lif, reset zero, v_threshold 1 (only beta and surrogate apply)")
+        raise SnnCliError(
+            "model spikformer uses the paper's LIF neurons (v += (x - v)(1 - beta), hard reset, threshold 1, "
+            "0.5 in attention): set neuron lif, reset zero, v_threshold 1 (only beta and surrogate apply)"
+        )
     if cfg.embed_dim % 8 or cfg.embed_dim % cfg.num_heads:
-        raise SnnCliError(f"config key 'embed_dim' ({cfg.embed_dim}) must be divisible by 8 (patch splitting uses "
-                          f"embed_dim/8, /4, /2 channels) and by num_heads ({cfg.num_heads})")
+        raise SnnCliError(
+            f"config key 'embed_dim' ({cfg.embed_dim}) must be divisible by 8 (patch splitting uses "
+            f"embed_dim/8, /4, /2 channels) and by num_heads ({cfg.num_heads})"
+        )
     if cfg.qat_bits or cfg.stdp_epochs:
-        raise SnnCliError("model spikformer with qat_bits or stdp_epochs: both are for chip export, which a Spikformer "
-                          "cannot take (its attention multiplies spike tensors); use model mlp or cnn")
+        raise SnnCliError(
+            "model spikformer with qat_bits or stdp_epochs: both are for chip export, which a Spikformer "
+            "cannot take (its attention multiplies spike tensors); use model mlp or cnn"
+        )
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -364,15 +491,17 @@ class _ConfigLoader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a config",
-                                              self.peek_event().start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a config", self.peek_event().start_mark
+            )
         return super().compose_node(parent, index)
 
 
 _ConfigLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)|\.[0-9_]+(?:[eE][-+]?[0-9]+))$"),
-    list("-+0123456789."))
+    list("-+0123456789."),
+)
 
 
 def _yaml_error(e: yaml.YAMLError) -> str:
@@ -389,7 +518,7 @@ def parse_yaml(text: str, where: str) -> Any:
     if len(text) > MAX_CONFIG_BYTES:
         raise SnnCliError(f"{where} is {len(text)} bytes; a config is at most {MAX_CONFIG_BYTES} bytes")
     try:
-        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_ConfigLoader)
     except yaml.YAMLError as e:
         raise SnnCliError(f"{where} is not a plain YAML value: {_yaml_error(e)}") from None
     except RecursionError:
@@ -404,20 +533,24 @@ def _read_config_file(path: str | os.PathLike) -> dict:
     except OSError as e:
         raise SnnCliError(f"cannot read config {show(str(path), 200)}: {e.strerror or e}") from None
     if len(raw) > MAX_CONFIG_BYTES:
-        raise SnnCliError(f"config {path} is larger than {MAX_CONFIG_BYTES} bytes; a config file is a short YAML mapping")
+        raise SnnCliError(
+            f"config {path} is larger than {MAX_CONFIG_BYTES} bytes; a config file is a short YAML mapping"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise SnnCliError(f"config {path} is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
-                          "pass a YAML file") from None
+        raise SnnCliError(
+            f"config {path} is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); pass a YAML file"
+        ) from None
     loaded = parse_yaml(text, f"config {path}")
     if loaded is not None and not isinstance(loaded, dict):
         raise SnnCliError(f"config {path} must be a mapping of key: value, got {type(loaded).__name__}")
     return loaded or {}
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None, *,
-                base: TrainConfig | None = None) -> TrainConfig:
+def load_config(
+    path: str | os.PathLike | None = None, overrides: dict | None = None, *, base: TrainConfig | None = None
+) -> TrainConfig:
     """``base`` (or the defaults), then the YAML mapping at ``path``, then ``overrides``.
 
     ``None`` values in ``overrides`` are ignored (the flag was not given); :data:`EXPLICIT_NONE`
@@ -486,8 +619,12 @@ def parse_set_items(items: list[str]) -> dict:
     return out
 
 
-def resolve_config(run_dir: str | os.PathLike, path: str | os.PathLike | None = None, overrides: dict | None = None,
-                   resume: bool = False) -> TrainConfig:
+def resolve_config(
+    run_dir: str | os.PathLike,
+    path: str | os.PathLike | None = None,
+    overrides: dict | None = None,
+    resume: bool = False,
+) -> TrainConfig:
     """The config ``snncli train`` runs, from what the user typed (``overrides``: only the flags given).
 
     * ``resume`` and ``run_dir/config.yaml`` exists: the run's own settings are the
@@ -504,8 +641,10 @@ def resolve_config(run_dir: str | os.PathLike, path: str | os.PathLike | None = 
     if path is None and source not in (None, EXPLICIT_NONE):
         source_cfg = Path(source) / "config.yaml"
         if not source_cfg.is_file():
-            raise SnnCliError(f"init_from {show(str(source), 200)} is not a training run (no config.yaml); "
-                              "pass a directory `snncli train` wrote")
+            raise SnnCliError(
+                f"init_from {show(str(source), 200)} is not a training run (no config.yaml); "
+                "pass a directory `snncli train` wrote"
+            )
         base = load_config(source_cfg)
         return load_config(None, overrides, base=replace(base, init_from=None))
     return load_config(path, overrides)

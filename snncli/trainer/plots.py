@@ -27,8 +27,14 @@ def plot_training_curves(metrics: list[dict], path: Path, test: dict | None = No
     if val_acc:
         acc_ax.plot(*zip(*val_acc), marker="o", label="validation")
     if test is not None and test.get("test_acc") is not None:
-        acc_ax.plot([test["epoch"]], [100 * test["test_acc"]], marker="*", markersize=12, linestyle="none",
-                    label="test (selected checkpoint)")
+        acc_ax.plot(
+            [test["epoch"]],
+            [100 * test["test_acc"]],
+            marker="*",
+            markersize=12,
+            linestyle="none",
+            label="test (selected checkpoint)",
+        )
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)")
     acc_ax.legend()
     for ax in (loss_ax, acc_ax):

@@ -61,13 +61,14 @@ def _import_learning():
     import only (its ``SummaryWriter`` raises if anyone constructs it)."""
     try:
         from spikingjelly.activation_based import learning
+
         return learning
     except ModuleNotFoundError as e:
         if not (e.name or "").startswith("tensorboard"):
             raise
     stub = types.ModuleType("torch.utils.tensorboard")
 
-    class SummaryWriter:  # noqa: D401 - placeholder
+    class SummaryWriter:
         def __init__(self, *args, **kwargs):
             raise ImportError("tensorboard is not installed")
 
@@ -106,11 +107,20 @@ def _learner_class(learning):
         def _single_step(self, pre, post):
             if not isinstance(self.synapse, nn.Linear) or pre.ndim != 2:
                 return super()._single_step(pre, post)
-            trace = tuple(t if isinstance(t, torch.Tensor) else torch.zeros_like(ref)
-                          for t, ref in ((self.trace_pre, pre), (self.trace_post, post)))
+            trace = tuple(
+                t if isinstance(t, torch.Tensor) else torch.zeros_like(ref)
+                for t, ref in ((self.trace_pre, pre), (self.trace_post, post))
+            )
             delta, (self.trace_pre, self.trace_post) = linear_stdp_step(
-                pre, post, trace, self.synapse.weight.detach(), tau_pre=self.tau_pre, tau_post=self.tau_post,
-                f_pre=self.f_pre, f_post=self.f_post)
+                pre,
+                post,
+                trace,
+                self.synapse.weight.detach(),
+                tau_pre=self.tau_pre,
+                tau_post=self.tau_post,
+                f_pre=self.f_pre,
+                f_post=self.f_post,
+            )
             return delta
 
     return _FastLinearSTDP
@@ -126,8 +136,10 @@ def stdp_layers(model: nn.Module, cfg: TrainConfig) -> list[str]:
     chosen = list(cfg.stdp_layers) or names[:-1]
     unknown = [n for n in chosen if n not in names]
     if unknown:
-        raise SnnCliError(f"stdp_layers {', '.join(map(repr, unknown))[:120]}: not a weighted layer of this model; "
-                          f"choose from {', '.join(names)}")
+        raise SnnCliError(
+            f"stdp_layers {', '.join(map(repr, unknown))[:120]}: not a weighted layer of this model; "
+            f"choose from {', '.join(names)}"
+        )
     if not chosen:
         raise SnnCliError(f"stdp_layers is empty and the model has no hidden layer; name one of {', '.join(names)}")
     return chosen
@@ -136,7 +148,7 @@ def stdp_layers(model: nn.Module, cfg: TrainConfig) -> list[str]:
 def _neuron_after(model: nn.Module, name: str) -> nn.Module:
     children = list(model.named_children())
     index = [n for n, _ in children].index(name)
-    for _, module in children[index + 1:]:
+    for _, module in children[index + 1 :]:
         if isinstance(module, NEURON_CLASSES):
             return module
     raise SnnCliError(f"stdp layer {name!r} has no spiking neuron after it")
@@ -152,17 +164,25 @@ class StdpFineTuner:
         self.layers = stdp_layers(model, cfg)
         a_pre, a_post = cfg.stdp_a_pre, cfg.stdp_a_post
         self.learners = [
-            learner_cls("m", getattr(model, name), _neuron_after(model, name), cfg.stdp_tau_pre, cfg.stdp_tau_post,
-                                 f_pre=lambda w: a_pre * torch.clamp(w, -1.0, 1.0),
-                                 f_post=lambda w: a_post * torch.clamp(w, -1.0, 1.0))
-            for name in self.layers]
+            learner_cls(
+                "m",
+                getattr(model, name),
+                _neuron_after(model, name),
+                cfg.stdp_tau_pre,
+                cfg.stdp_tau_post,
+                f_pre=lambda w: a_pre * torch.clamp(w, -1.0, 1.0),
+                f_post=lambda w: a_post * torch.clamp(w, -1.0, 1.0),
+            )
+            for name in self.layers
+        ]
         self.weights = [getattr(model, name).weight for name in self.layers]
         ids = {id(w) for w in self.weights}
         stdp_biases = {id(getattr(model, n).bias) for n in self.layers if getattr(model, n).bias is not None}
         self.others = [p for p in model.parameters() if id(p) not in ids and id(p) not in stdp_biases]
         self.stdp_optimizer = torch.optim.SGD(self.weights, lr=cfg.stdp_lr, momentum=0.0)
-        self.grad_optimizer = torch.optim.Adam(self.others, lr=cfg.stdp_grad_lr) \
-            if cfg.stdp_mode == "mixed" and self.others else None
+        self.grad_optimizer = (
+            torch.optim.Adam(self.others, lr=cfg.stdp_grad_lr) if cfg.stdp_mode == "mixed" and self.others else None
+        )
 
     def __enter__(self):
         return self

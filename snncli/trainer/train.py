@@ -50,7 +50,14 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 from tqdm.auto import tqdm
 
 from snncli.data.datasets import Dataset, load_dataset
@@ -82,8 +89,13 @@ def _seed(*parts: int) -> int:
 
 def limit(ds: Dataset, cfg: TrainConfig) -> Dataset:
     """Keep the first ``limit_train`` / ``limit_test`` samples (the splits are already shuffled or official)."""
-    return replace(ds, train_x=ds.train_x[: cfg.limit_train], train_y=ds.train_y[: cfg.limit_train],
-                   test_x=ds.test_x[: cfg.limit_test], test_y=ds.test_y[: cfg.limit_test])
+    return replace(
+        ds,
+        train_x=ds.train_x[: cfg.limit_train],
+        train_y=ds.train_y[: cfg.limit_train],
+        test_x=ds.test_x[: cfg.limit_test],
+        test_y=ds.test_y[: cfg.limit_test],
+    )
 
 
 def validation_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -109,8 +121,14 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
 
 
 def _split_info(val_idx: np.ndarray, n: int, cfg: TrainConfig) -> dict:
-    return {"size": int(len(val_idx)), "fraction": cfg.val_fraction, "of_train_samples": int(n), "stratified": True,
-            "seed": cfg.seed, "indices_sha256": hashlib.sha256(val_idx.astype("<i8").tobytes()).hexdigest()}
+    return {
+        "size": int(len(val_idx)),
+        "fraction": cfg.val_fraction,
+        "of_train_samples": int(n),
+        "stratified": True,
+        "seed": cfg.seed,
+        "indices_sha256": hashlib.sha256(val_idx.astype("<i8").tobytes()).hexdigest(),
+    }
 
 
 def encoder_from_config(cfg: TrainConfig):
@@ -139,7 +157,9 @@ def _run_batches(model, loader, encoder, device, gen, step=None, log=None):
 
 def _eval_loader(x: np.ndarray, y: np.ndarray, cfg: TrainConfig) -> DataLoader:
     data = TensorDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y)))
-    return DataLoader(data, sampler=BatchSampler(SequentialSampler(data), max(cfg.batch_size, 256), False), batch_size=None)
+    return DataLoader(
+        data, sampler=BatchSampler(SequentialSampler(data), max(cfg.batch_size, 256), False), batch_size=None
+    )
 
 
 @torch.no_grad()
@@ -194,8 +214,11 @@ def run_dir_state(run_dir: Path) -> str:
 
 
 def _config_diff(saved: TrainConfig, cfg: TrainConfig) -> list[str]:
-    return [f"{k}: {show(getattr(saved, k), 40)} -> {show(getattr(cfg, k), 40)}" for k in cfg.to_dict()
-            if k not in RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)]
+    return [
+        f"{k}: {show(getattr(saved, k), 40)} -> {show(getattr(cfg, k), 40)}"
+        for k in cfg.to_dict()
+        if k not in RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)
+    ]
 
 
 def prepare_run_dir(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool) -> tuple[str, str | None]:
@@ -215,20 +238,28 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool) 
     if resume and state in ("unstarted", "checkpointed"):
         diff = _config_diff(load_config(run_dir / "config.yaml"), cfg)
         if diff:
-            raise SnnCliError(f"cannot resume {run_dir}: its config differs ({'; '.join(diff)[:300]}); "
-                              "resume with the same config or train into a new run directory")
+            raise SnnCliError(
+                f"cannot resume {run_dir}: its config differs ({'; '.join(diff)[:300]}); "
+                "resume with the same config or train into a new run directory"
+            )
     _check_writable(run_dir)
     has_last = (run_dir / "checkpoints" / "last.pt").is_file()
     if state == "checkpointed" and not resume:
-        raise SnnCliError(f"run directory {run_dir} holds a run with checkpoints; pass --resume to continue it, "
-                          "or choose a new directory")
+        raise SnnCliError(
+            f"run directory {run_dir} holds a run with checkpoints; pass --resume to continue it, "
+            "or choose a new directory"
+        )
     if resume and has_last:
         return "resume", None
     if state == "checkpointed":  # resume, but only a best.pt (checkpoint_every > 1, killed before last.pt)
-        return "restart", (f"{run_dir} has no checkpoints/last.pt to resume from; starting it again from scratch "
-                           "(its best.pt is replaced)")
+        return "restart", (
+            f"{run_dir} has no checkpoints/last.pt to resume from; starting it again from scratch "
+            "(its best.pt is replaced)"
+        )
     if state == "unstarted":
-        return "restart", (f"{run_dir} holds a run interrupted before its first checkpoint; starting it again from scratch")
+        return "restart", (
+            f"{run_dir} holds a run interrupted before its first checkpoint; starting it again from scratch"
+        )
     if resume:
         return "new", f"nothing to resume in {run_dir} (no checkpoint yet); starting the run from scratch"
     return "new", None
@@ -262,8 +293,10 @@ def _load_initial_weights(model: nn.Module, source_run: str, device) -> None:
     try:
         model.load_state_dict(qat.latent_state(source.state_dict(), model))
     except RuntimeError as exc:
-        raise SnnCliError(f"init_from {source_run}: its model does not fit this config ({_mismatch(exc)}); "
-                          "fine-tune with the same model, sizes and dataset shape") from None
+        raise SnnCliError(
+            f"init_from {source_run}: its model does not fit this config ({_mismatch(exc)}); "
+            "fine-tune with the same model, sizes and dataset shape"
+        ) from None
 
 
 def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
@@ -279,6 +312,7 @@ def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
 
 
 # ---------------------------------------------------------------- determinism and logging
+
 
 @contextmanager
 def determinism(enabled: bool):
@@ -297,8 +331,12 @@ def determinism(enabled: bool):
     if not enabled:
         yield
         return
-    previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
-                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.get_num_threads(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -319,8 +357,11 @@ class _EpochLog:
         self.stream, self.batches, self.interval = stream, batches, interval
         self.name = f"epoch {epoch}/{epochs}" + (f" ({phase})" if phase else "")
         tty = stream is not None and getattr(stream, "isatty", lambda: False)()
-        self.bar = tqdm(total=batches, desc=self.name, file=stream, leave=True, dynamic_ncols=True) \
-            if progress and tty else None
+        self.bar = (
+            tqdm(total=batches, desc=self.name, file=stream, leave=True, dynamic_ncols=True)
+            if progress and tty
+            else None
+        )
         self.periodic = progress and not tty and stream is not None
         self.t0 = self.last = time.perf_counter()
         self.done = 0
@@ -332,8 +373,10 @@ class _EpochLog:
             self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}")
         elif self.periodic and time.perf_counter() - self.last >= self.interval and self.done < self.batches:
             self.last = time.perf_counter()
-            self._line(f"{self.name}: batch {self.done}/{self.batches} loss {loss:.4f} train {acc:.3f} "
-                       f"({self.last - self.t0:.0f} s)")
+            self._line(
+                f"{self.name}: batch {self.done}/{self.batches} loss {loss:.4f} train {acc:.3f} "
+                f"({self.last - self.t0:.0f} s)"
+            )
 
     def end(self, entry: dict) -> None:
         val = "-" if entry["val_acc"] is None else f"{entry['val_acc']:.3f}"
@@ -341,8 +384,10 @@ class _EpochLog:
             self.bar.set_postfix(loss=f"{entry['loss']:.4f}", acc=f"{entry['train_acc']:.3f}", val=val)
             self.bar.close()
         elif self.stream is not None:
-            self._line(f"{self.name}: loss {entry['loss']:.4f} train {entry['train_acc']:.3f} val {val} "
-                       f"({entry['seconds']:.1f} s)")
+            self._line(
+                f"{self.name}: loss {entry['loss']:.4f} train {entry['train_acc']:.3f} val {val} "
+                f"({entry['seconds']:.1f} s)"
+            )
 
     def _line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -355,8 +400,16 @@ def _say(stream, text: str) -> None:
 
 # ---------------------------------------------------------------- training
 
-def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
-          on_epoch=None, *, log="stderr") -> dict:
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch=None,
+    *,
+    log="stderr",
+) -> dict:
     """Train ``cfg``'s model on ``cfg``'s dataset into ``run_dir``; ``on_epoch(metrics_entry)`` after each epoch.
 
     ``progress``: tqdm bars on a terminal, periodic lines otherwise; ``log``: a text stream for
@@ -392,8 +445,9 @@ class _Session:
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool, log):
         self.cfg, self.run_dir, self.ckpt_dir = cfg, run_dir, run_dir / "checkpoints"
-        self.world, self.rank, local_rank = (int(os.environ.get(k, d))
-                                             for k, d in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0)))
+        self.world, self.rank, local_rank = (
+            int(os.environ.get(k, d)) for k, d in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0))
+        )
         self.distributed, self.main = self.world > 1, self.rank == 0
         self.log = log if self.main else None
         self.device = device = resolve_device(cfg, local_rank)
@@ -419,8 +473,13 @@ class _Session:
         if self.main:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, run_dir / "config.yaml")
-        self.net = nn.parallel.DistributedDataParallel(
-            self.model, device_ids=[device.index] if device.type == "cuda" else None) if self.distributed else self.model
+        self.net = (
+            nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+            if self.distributed
+            else self.model
+        )
         self._make_loader()
         self.total_epochs = cfg.epochs + cfg.stdp_epochs
 
@@ -433,7 +492,9 @@ class _Session:
         self.split = _split_info(self.val_idx, len(ds.train_y), cfg)
         self.keep = np.setdiff1d(np.arange(len(ds.train_y)), self.val_idx, assume_unique=True)
         if len(self.keep) == 0:
-            raise SnnCliError(f"val_fraction {cfg.val_fraction} leaves no training sample of {len(ds.train_y)}; lower it")
+            raise SnnCliError(
+                f"val_fraction {cfg.val_fraction} leaves no training sample of {len(ds.train_y)}; lower it"
+            )
         self.val_x, self.val_y = ds.train_x[self.val_idx], ds.train_y[self.val_idx]
         self.info = {**ds.info(), "train_size": len(self.keep), "val_size": len(self.val_idx)}
 
@@ -449,12 +510,20 @@ class _Session:
         cfg, ds = self.cfg, self.ds
         train_set = TensorDataset(torch.from_numpy(ds.train_x[self.keep]), torch.from_numpy(ds.train_y[self.keep]))
         self.shuffle_gen = torch.Generator()
-        self.sampler = DistributedSampler(train_set, self.world, self.rank, shuffle=True, seed=cfg.seed) \
-            if self.distributed else RandomSampler(train_set, generator=self.shuffle_gen)
+        self.sampler = (
+            DistributedSampler(train_set, self.world, self.rank, shuffle=True, seed=cfg.seed)
+            if self.distributed
+            else RandomSampler(train_set, generator=self.shuffle_gen)
+        )
         # batch_size=None + a BatchSampler: the TensorDataset is indexed once per batch, not once per sample
-        self.loader = DataLoader(train_set, sampler=BatchSampler(self.sampler, cfg.batch_size, drop_last=False),
-                                 batch_size=None, num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
-                                 generator=self.shuffle_gen)
+        self.loader = DataLoader(
+            train_set,
+            sampler=BatchSampler(self.sampler, cfg.batch_size, drop_last=False),
+            batch_size=None,
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=self.shuffle_gen,
+        )
         self.encoder = encoder_from_config(cfg)
         self.enc_gen = torch.Generator(device=self.device)
         self.steps_per_epoch = len(self.loader)
@@ -463,11 +532,15 @@ class _Session:
     def _restore(self) -> None:
         ckpt = load_checkpoint(self.ckpt_dir / "last.pt", self.device)
         if "validation" not in ckpt:
-            raise SnnCliError(f"{self.ckpt_dir / 'last.pt'} was written by an older snncli (model selection on the "
-                              "test split); it cannot be resumed: train into a new run directory")
+            raise SnnCliError(
+                f"{self.ckpt_dir / 'last.pt'} was written by an older snncli (model selection on the "
+                "test split); it cannot be resumed: train into a new run directory"
+            )
         if ckpt["validation"]["indices_sha256"] != self.split["indices_sha256"]:
-            raise SnnCliError(f"cannot resume {self.run_dir}: its validation split differs from the one this dataset "
-                              "gives now (the data changed?); train into a new run directory")
+            raise SnnCliError(
+                f"cannot resume {self.run_dir}: its validation split differs from the one this dataset "
+                "gives now (the data changed?); train into a new run directory"
+            )
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
@@ -475,8 +548,10 @@ class _Session:
         self.stdp, self.stdp_state = ckpt.get("stdp"), ckpt.get("stdp_state")
         if (self.ckpt_dir / "best.pt").is_file():
             best = load_checkpoint(self.ckpt_dir / "best.pt", self.device)
-            val = next((m["val_acc"] for m in best["metrics"] if m["epoch"] == best["epoch"]),
-                       (best.get("stdp") or {}).get("before", {}).get("val_acc"))
+            val = next(
+                (m["val_acc"] for m in best["metrics"] if m["epoch"] == best["epoch"]),
+                (best.get("stdp") or {}).get("before", {}).get("val_acc"),
+            )
             self.best, self.best_state = (best["epoch"], val), best["model"]
 
     # ------------------------------------------------------------ evaluation, selection, files
@@ -488,11 +563,18 @@ class _Session:
         return _evaluate_split(self.model, self.ds.test_x, self.ds.test_y, self.cfg, self.device, _TEST_DRAWS)
 
     def payload(self, epoch: int, weights=None) -> dict:
-        return {"model": weights if weights is not None else self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "epoch": epoch, "metrics": self.metrics, "rng": rng_state(),
-                "config": self.cfg.to_dict(), "dataset": self.info,
-                "validation": {**self.split, "indices": torch.from_numpy(self.val_idx)}, "stdp": self.stdp,
-                "stdp_state": self.tuner.state_dict() if self.tuner is not None else None}
+        return {
+            "model": weights if weights is not None else self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": epoch,
+            "metrics": self.metrics,
+            "rng": rng_state(),
+            "config": self.cfg.to_dict(),
+            "dataset": self.info,
+            "validation": {**self.split, "indices": torch.from_numpy(self.val_idx)},
+            "stdp": self.stdp,
+            "stdp_state": self.tuner.state_dict() if self.tuner is not None else None,
+        }
 
     def keep_best(self, epoch: int, val_acc) -> None:
         """Selection: the first epoch with the highest validation accuracy (the last one without a split)."""
@@ -503,8 +585,16 @@ class _Session:
                 save_checkpoint(self.payload(epoch, self.best_state), self.ckpt_dir / "best.pt")
 
     def _write_metrics(self, test: dict | None) -> None:
-        write_metrics({"validation": self.split, "epochs": self.metrics, "stdp": self.stdp,
-                       "selection": test["selection"] if test else None, "test": test}, self.run_dir / "metrics.json")
+        write_metrics(
+            {
+                "validation": self.split,
+                "epochs": self.metrics,
+                "stdp": self.stdp,
+                "selection": test["selection"] if test else None,
+                "test": test,
+            },
+            self.run_dir / "metrics.json",
+        )
         plot_training_curves(self.metrics, self.run_dir / "training_curves.png", test)
 
     # ------------------------------------------------------------ epochs
@@ -517,23 +607,41 @@ class _Session:
         is_stdp = epoch >= cfg.epochs
         if is_stdp and self.tuner is None:
             self._start_stdp()
-        step = (lambda x, y: self.tuner.step(self.net, x, y)) if is_stdp else \
-            _gradient_step(self.net, self.optimizer, cfg, epoch * self.steps_per_epoch, self.total_steps)
+        step = (
+            (lambda x, y: self.tuner.step(self.net, x, y))
+            if is_stdp
+            else _gradient_step(self.net, self.optimizer, cfg, epoch * self.steps_per_epoch, self.total_steps)
+        )
         self.net.train()
-        epoch_log = _EpochLog(self.log, progress, epoch + 1, self.total_epochs, self.steps_per_epoch, cfg.log_interval,
-                              "stdp" if is_stdp else "")
+        epoch_log = _EpochLog(
+            self.log,
+            progress,
+            epoch + 1,
+            self.total_epochs,
+            self.steps_per_epoch,
+            cfg.log_interval,
+            "stdp" if is_stdp else "",
+        )
         totals = _run_batches(self.net, self.loader, self.encoder, self.device, self.enc_gen, step, epoch_log)
         if self.distributed:
             t = torch.tensor(totals, dtype=torch.float64, device=self.device)
             dist.all_reduce(t)
             totals = t.tolist()
         val = self.evaluate_val()
-        self.metrics.append({"epoch": epoch + 1, "phase": "stdp" if is_stdp else "gradient",
-                             "loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
-                             "val_loss": val["loss"], "val_acc": val["acc"], "firing_rate": val["firing_rate"],
-                             "firing_rates": val["firing_rates"],
-                             "lr": cfg.stdp_lr if is_stdp else self.optimizer.param_groups[0]["lr"],
-                             "seconds": time.perf_counter() - t0})
+        self.metrics.append(
+            {
+                "epoch": epoch + 1,
+                "phase": "stdp" if is_stdp else "gradient",
+                "loss": totals[0] / totals[2],
+                "train_acc": totals[1] / totals[2],
+                "val_loss": val["loss"],
+                "val_acc": val["acc"],
+                "firing_rate": val["firing_rate"],
+                "firing_rates": val["firing_rates"],
+                "lr": cfg.stdp_lr if is_stdp else self.optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         epoch_log.end(self.metrics[-1])
         self.keep_best(epoch + 1, val["acc"])
         if self.main:
@@ -549,16 +657,24 @@ class _Session:
             if self.best_state is not None:
                 self.model.load_state_dict(self.best_state)
             before_val = self.evaluate_val()
-            self.stdp = {"layers": None, "mode": self.cfg.stdp_mode, "start_epoch": self.best[0] if self.best else 0,
-                         "before": {"val_acc": before_val["acc"], "test_acc": self.evaluate_test()["acc"]}, "after": None}
+            self.stdp = {
+                "layers": None,
+                "mode": self.cfg.stdp_mode,
+                "start_epoch": self.best[0] if self.best else 0,
+                "before": {"val_acc": before_val["acc"], "test_acc": self.evaluate_test()["acc"]},
+                "after": None,
+            }
             if self.best is None:  # epochs == 0: the init_from weights are the first candidate
                 self.keep_best(0, before_val["acc"])
         self.tuner = self.tuner_cls(self.model, self.cfg, self.distributed)
         self.stdp["layers"] = self.tuner.layers
         if self.stdp_state:
             self.tuner.load_state_dict(self.stdp_state)
-        _say(self.log, f"STDP fine-tuning ({self.cfg.stdp_mode}) of {', '.join(self.tuner.layers)} from epoch "
-                       f"{self.stdp['start_epoch']}: val {_pct(self.stdp['before']['val_acc'])} before")
+        _say(
+            self.log,
+            f"STDP fine-tuning ({self.cfg.stdp_mode}) of {', '.join(self.tuner.layers)} from epoch "
+            f"{self.stdp['start_epoch']}: val {_pct(self.stdp['before']['val_acc'])} before",
+        )
 
     # ------------------------------------------------------------ the end
     def finish(self) -> dict:
@@ -567,8 +683,11 @@ class _Session:
             self.tuner.close()
             self.tuner = None
         if self.stdp is not None and self.stdp["after"] is None:  # the last STDP weights, before selection
-            self.stdp["after"] = {"val_acc": self.metrics[-1]["val_acc"], "epoch": self.metrics[-1]["epoch"],
-                                  "test_acc": self.evaluate_test()["acc"]}
+            self.stdp["after"] = {
+                "val_acc": self.metrics[-1]["val_acc"],
+                "epoch": self.metrics[-1]["epoch"],
+                "test_acc": self.evaluate_test()["acc"],
+            }
         _dump_final_weights(self.model, self.rank)
         result = self._final_test()
         if self.main:
@@ -579,17 +698,29 @@ class _Session:
 
     def _final_test(self) -> dict:
         if self.best is None:
-            raise SnnCliError("the run has no selected checkpoint (checkpoints/best.pt is missing); "
-                              "train into a new directory")
+            raise SnnCliError(
+                "the run has no selected checkpoint (checkpoints/best.pt is missing); train into a new directory"
+            )
         epoch, val_acc = self.best
         self.model.load_state_dict(self.best_state)
         test = self.evaluate_test()
-        how = "last epoch (val_fraction 0: no validation split)" if self.cfg.val_fraction == 0 else \
-            f"best validation accuracy over {self.total_epochs} epochs"
+        how = (
+            "last epoch (val_fraction 0: no validation split)"
+            if self.cfg.val_fraction == 0
+            else f"best validation accuracy over {self.total_epochs} epochs"
+        )
         selection = f"{how}, epoch {epoch}" + (" (the init_from weights)" if epoch == 0 else "")
-        return {"checkpoint": "best", "epoch": epoch, "selection": selection, "val_acc": val_acc,
-                "test_acc": test["acc"], "test_loss": test["loss"], "firing_rate": test["firing_rate"],
-                "firing_rates": test["firing_rates"], "test_samples": int(len(self.ds.test_y))}
+        return {
+            "checkpoint": "best",
+            "epoch": epoch,
+            "selection": selection,
+            "val_acc": val_acc,
+            "test_acc": test["acc"],
+            "test_loss": test["loss"],
+            "firing_rate": test["firing_rate"],
+            "firing_rates": test["firing_rates"],
+            "test_samples": int(len(self.ds.test_y)),
+        }
 
     def close(self) -> None:
         if self.tuner is not None:
@@ -598,12 +729,24 @@ class _Session:
             dist.destroy_process_group()
 
     def summary(self, result: dict) -> dict:
-        return {"accuracy": result["test_acc"], "test_accuracy": result["test_acc"], "val_accuracy": result["val_acc"],
-                "selection": result["selection"], "best_epoch": result["epoch"], "best_test_acc": result["test_acc"],
-                "test_loss": result["test_loss"], "firing_rate": result["firing_rate"], "validation": self.split,
-                "stdp": self.stdp, "epochs": len(self.metrics), "seconds": sum(m["seconds"] for m in self.metrics),
-                "run_dir": str(self.run_dir), "device": str(self.device), "dataset": self.info,
-                "parameters": sum(p.numel() for p in self.model.parameters())}
+        return {
+            "accuracy": result["test_acc"],
+            "test_accuracy": result["test_acc"],
+            "val_accuracy": result["val_acc"],
+            "selection": result["selection"],
+            "best_epoch": result["epoch"],
+            "best_test_acc": result["test_acc"],
+            "test_loss": result["test_loss"],
+            "firing_rate": result["firing_rate"],
+            "validation": self.split,
+            "stdp": self.stdp,
+            "epochs": len(self.metrics),
+            "seconds": sum(m["seconds"] for m in self.metrics),
+            "run_dir": str(self.run_dir),
+            "device": str(self.device),
+            "dataset": self.info,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        }
 
 
 def _dump_final_weights(model: nn.Module, rank: int) -> None:
@@ -657,6 +800,8 @@ def load_trained(run_dir: str | os.PathLike, which: str = "best", device: str | 
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        raise SnnCliError(f"{run_dir}/checkpoints/{which}.pt does not fit the model its config.yaml describes "
-                          f"({_mismatch(exc)}); it was written by another snncli version or config: retrain") from None
+        raise SnnCliError(
+            f"{run_dir}/checkpoints/{which}.pt does not fit the model its config.yaml describes "
+            f"({_mismatch(exc)}); it was written by another snncli version or config: retrain"
+        ) from None
     return qat.bake(model).to(device).eval(), cfg, info
