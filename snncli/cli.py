@@ -26,7 +26,8 @@ from snncli.errors import SnnCliError
 EPILOG = """\
 typical session:
   snncli train --run-dir runs/digits                     # MLP on sklearn digits (default)
-  snncli export runs/digits --target nir -o digits.nir   # NIR graph, readable by NIR tools
+  snncli export runs/digits --target nir -o digits.nir   # NIR graph recording its reading (snncli, SpikingJelly)
+  snncli export digits.nir --target nir --for norse -o n.nir  # the dialect Norse's importer reads right
   snncli simulate digits.nir --json sim.json             # event-driven hwsim on the test split
   snncli report sim.json -o report/                      # energy: SNN vs its ANN twin
   snncli parity runs/digits --target CHIP                # torch vs hwsim (chip arithmetic) vs vendor
@@ -142,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                            REPORT_HELP))
     _parity_parser(command("parity", cmd_parity, "compare the float torch model with the exported program",
                            PARITY_HELP))
+    p = command("inspect", cmd_inspect, "show what snncli reads in a .nir graph: producer, reading, dt, per node",
+                INSPECT_HELP)
+    p.add_argument("graph", help=".nir file")
     command("doctor", cmd_doctor, "show which backends, datasets and devices are available here",
             "Show the installed packages, the datasets this machine can load, each target's status and the devices.")
     return parser
@@ -178,7 +182,7 @@ def _add_target_options(p) -> None:
             fields.setdefault(f.name, f)
     for key, f in fields.items():
         owners = "/".join(seen[key])
-        flag = "--" + key.replace("_", "-")
+        flag = f.metadata.get("flag") or "--" + key.replace("_", "-")
         text = f"{owners}: {f.metadata.get('help', key)} (default: {f.default})"
         if f.type in (bool, "bool"):
             p.add_argument(flag, dest=f"target_{key}", action="store_true", default=None, help=text)
@@ -198,9 +202,9 @@ def _add_physics(p, readings=True) -> None:
         from snncli.nirgraph.readings import READINGS
 
         p.add_argument("--reading", choices=READINGS,
-                       help="how to read the graph's nodes: nir = the spec (default, or what the graph records); "
-                       "sinabs/norse = IF nodes per step, v += r*I (sinabs also: subtractive reset, floor at "
-                       "-threshold)")
+                       help="which producer's semantics the graph's nodes mean (default: what the graph records, "
+                       "else what its producer's fingerprints say, else nir, the NIR spec; `snncli inspect G.nir` "
+                       "shows what is detected)")
     for name in SETTINGS:
         flag = name.replace("_", "-")
         p.add_argument(f"--override-{flag}", dest=f"override_{name}", action="store_true",
@@ -427,6 +431,45 @@ def cmd_parity(args, console):
     print(r.verdict)
     if r.advice:
         print(f"  {r.advice}")
+    return r
+
+
+INSPECT_HELP = """\
+Show how snncli reads a NIR graph before it runs it: what the graph records (reading, dt),
+each neuron node's parameters and the producers whose exporter writes such a node (with the
+dt it implies), and the reading simulate/export would apply with a warning, or the readings
+it would ask you to choose between with --reading (README, "Readings").
+"""
+
+
+def cmd_inspect(args, console):
+    from snncli.commands.inspect import InspectRequest, inspect
+
+    r = inspect(InspectRequest(args.graph), console)
+    det = r.detection
+    recorded = ", ".join(f"{k} {v}" for k, v in r.recorded.items() if v is not None) or "nothing"
+    print(f"{r.graph}: {len(r.nodes)} nodes; records {recorded}")
+    for e in det["evidence"]:
+        print(f"  evidence: {e}")
+    for n in r.nodes:
+        if "fits" in n:
+            dts = ", ".join(f"{p} dt {v:g}" for p, v in n["dt"].items())
+            print(f"  {n['name']:<12} {n['kind']:<8} {str(n['out_shape']):<12} fits {'/'.join(n['fits']) or 'no producer'}"
+                  f"{f' ({dts})' if dts else ''}: {n['parameters']}")
+    if r.recorded.get("reading"):
+        print(f"reading: {r.recorded['reading']} (recorded in the graph)")
+    elif det["reading"] is None:
+        print(f"reading: not told by the graph; simulate/export refuse until --reading chooses one of "
+              f"{', '.join(det['readings'])}")
+    else:
+        print(f"reading: {det['reading']}" + (f", dt {det['dt']:g} s" if det["dt"] else "")
+              + (" (detected; simulate/export warn)" if det["message"] else " (no producer fingerprint: the NIR spec)"))
+    if det["message"]:
+        print(f"  {det['message']}")
+    if r.reading:
+        print(f"  {r.reading['name']}: {r.reading['summary']}")
+        for source in r.reading["sources"]:
+            print(f"    follows {source}")
     return r
 
 

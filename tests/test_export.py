@@ -218,7 +218,7 @@ def test_graph_metadata_survives_write_and_read(tmp_path):
     write_nir(model_to_nir(net, x, dt=2e-4, metadata=meta), tmp_path / "m.nir")
     _checked = read_nir(tmp_path / "m.nir")
     graph, _ = _checked.graph, list(_checked.warnings)
-    assert graph.metadata["snncli"] == {**meta, "producer": "snncli/spikingjelly", "dt": 2e-4}
+    assert graph.metadata["snncli"] == {**meta, "producer": "snncli/spikingjelly", "reading": "spikingjelly", "dt": 2e-4}
     assert reset_mode(graph.nodes["_2"]) == "subtract"
     plain = nir.read(tmp_path / "m.nir")  # nir's own strict reader accepts our files
     assert plain.metadata["snncli"]["encoder"] == "rate"

@@ -2,8 +2,14 @@
 
 The time step and the reading a graph or Program records are used unless a flag
 says otherwise, and a flag that contradicts them is refused unless forced
-(:func:`snncli.core.physics.resolve`).  A Program is already lowered: its target,
-``dt`` and reading are fixed, so a flag that contradicts them is always refused.
+(:func:`snncli.core.physics.resolve`).  A graph that records no reading and gets no
+``--reading`` is read as its producer's fingerprints say (:func:`snncli.nirgraph.detect.
+detect`: applied with a warning that names the reading, or refused with one line naming
+the readings that fit); the dt the reading implies (snnTorch's 1e-4, SpikingJelly's
+``1/r``, Rockpool's, Norse's) fills in where neither flag nor graph gives one.  A dt at
+or above a time constant of a forward-Euler reading is refused unless ``--override-dt``.
+A Program is already lowered: its target, ``dt`` and reading are fixed, so a flag that
+contradicts them is always refused.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snncli.commands.console import Console
-from snncli.core.physics import DEFAULT_DT, check_dt, resolve, same_value
+from snncli.core.physics import DEFAULT_DT, Resolved, check_dt, resolve, same_value
 from snncli.core.program import Program
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import CheckedGraph, metadata_value
+from snncli.nirgraph.detect import detect, implied_dt, unstable_steps
 from snncli.nirgraph.io import read_nir
 from snncli.nirgraph.readings import DEFAULT_READING
+from snncli.nirgraph.readings import reading as get_reading
 from snncli.targets import default_target, get_target, lower, make_options
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
@@ -71,17 +79,23 @@ def lower_graph(graph: CheckedGraph, target: str, console: Console, options: dic
     """Lower a checked graph with the dt and reading it records (or the flags, see the module docstring)."""
     impl = get_target(target)
     meta = graph.metadata
-    settings = {
-        "dt": resolve("dt", None if dt is None else check_dt(dt), metadata_value(meta, "dt"), DEFAULT_DT,
-                      "dt" in override, where),
-        "reading": resolve("reading", reading, metadata_value(meta, "reading"), DEFAULT_READING, "reading" in override,
-                           where),
-    }
+    chosen = _reading(graph, reading, metadata_value(meta, "reading"), "reading" in override, where, console)
+    settings = {"dt": _dt(graph, chosen.value, dt, metadata_value(meta, "dt"), "dt" in override, where, console),
+                "reading": chosen}
     for s in settings.values():
         if s.note and s.origin == "override":
             console.warn(s.note)
         elif s.note and s.name == "dt":
             console.note(s.note)
+    unstable = unstable_steps(graph, chosen.value, settings["dt"].value)
+    if unstable:
+        text = (f"dt = {settings['dt'].value:g} s is not below the time constant of {unstable[0]}"
+                f"{f' (and {len(unstable) - 1} more)' if len(unstable) > 1 else ''} under reading {chosen.value}: "
+                "forward Euler explodes there (1 - dt/tau <= 0)")
+        if "dt" not in override:
+            raise SnnCliError(f"{where}: {text}; pass a smaller --dt or another --reading, or --override-dt to run "
+                              "it anyway")
+        console.warn(text + " (--override-dt: running it anyway)")
     if calibration is None and impl.needs_calibration:
         console.note(f"no calibration samples: the {target} target uses its scale rule without calibration data")
     program = lower(graph, target, check_dt(settings["dt"].value), settings["reading"].value,
@@ -89,6 +103,38 @@ def lower_graph(graph: CheckedGraph, target: str, console: Console, options: dic
     for warning in program.warnings:
         console.warn(warning)
     return Network(program, graph, {k: {"value": s.value, "origin": s.origin} for k, s in settings.items()})
+
+
+def _reading(graph: CheckedGraph, flag, recorded, override: bool, where: str, console: Console) -> Resolved:
+    """The reading: a flag or the graph's record (:func:`resolve`), else what the producer's fingerprints say."""
+    if flag is not None or recorded is not None:
+        get_reading(flag if flag is not None else recorded)
+        return resolve("reading", flag, recorded, DEFAULT_READING, override, where)
+    found = detect(graph)
+    message = found.message.replace("the graph", where, 1) if found.message else None
+    if found.reading is None:
+        raise SnnCliError(message)
+    if message:
+        console.warn(message)
+        return Resolved("reading", found.reading, "detected")
+    return resolve("reading", None, None, DEFAULT_READING, override, where)
+
+
+def _dt(graph: CheckedGraph, reading: str, flag, recorded, override: bool, where: str, console: Console) -> Resolved:
+    """The time step: a flag or the graph's record, else what the reading implies (its producer's fixed step,
+    or the dt its parameters encode), else :data:`DEFAULT_DT`."""
+    fixed = get_reading(reading).dt
+    flag = None if flag is None else check_dt(flag)
+    if recorded is None and fixed is not None:
+        if flag is None:
+            return Resolved("dt", fixed, "reading")
+        return resolve("dt", flag, fixed, DEFAULT_DT, override, f"reading {reading} (its exporter's fixed step)")
+    if flag is not None or recorded is not None:
+        return resolve("dt", flag, recorded, DEFAULT_DT, override, where)
+    value, note = implied_dt(graph, reading)
+    if value is None:
+        return resolve("dt", None, None, DEFAULT_DT, override, where)
+    return Resolved("dt", value, "detected", f"{where} records no dt{note}")
 
 
 def _open_program(path: str, console: Console, target, options, dt, reading) -> Network:

@@ -74,6 +74,7 @@ class Run:
                 "model": cfg.model,
                 "num_classes": int(info["num_classes"]),
                 "dt": dt,
+                "reading": "spikingjelly",  # SpikingJelly's models fire at v >= v_threshold, start at v_reset
             }
             example = torch.zeros(int(steps), 1, *info["sample_shape"])
             self._graphs[key] = model_to_nir(model, example, dt=dt, metadata=metadata)

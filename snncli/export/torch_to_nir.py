@@ -8,7 +8,8 @@ nir_exchange.to_nir``), extended for what our models use and it lacks:
   ParametricLIF (and CUBALIF): NIR 1.0.8 has no field for it, so the node gets
   ``v_reset = 0`` and ``metadata[RESET_MODE_KEY] = "subtract"``
   (see :mod:`snncli.nirgraph.check`);
-* graph-level ``metadata["snncli"]`` (producer, dt, encoder, time steps, ...).
+* graph-level ``metadata["snncli"]`` (producer, the reading it means, dt, encoder,
+  time steps, ...).
 
 Meaning of the exported parameters (SpikingJelly's mapping, checked against
 forward Euler with step ``dt`` in ``tests/test_export.py``):
@@ -21,10 +22,11 @@ forward Euler with step ``dt`` in ``tests/test_export.py``):
 * ``IFNode``: ``v <- v + x`` becomes ``r = 1/dt``, so Euler ``v += dt r x``
   is ``v += x`` (the NIR spec reading; Sinabs and Norse write ``r = 1``).
 
-Firing: SpikingJelly fires at ``v >= v_threshold``, NIR at ``v > v_threshold``.
-The two differ only when ``v`` lands exactly on the threshold, which real-valued
-inputs and weights make rare; a target that must reproduce a torch model bit
-for bit on integer-valued inputs has to keep this in mind.
+Firing and start: SpikingJelly fires at ``v >= v_threshold`` (NIR's spec: ``v >
+v_threshold``) and its neurons start at ``v_reset`` (the spec: 0).  The graph records
+this as ``metadata["snncli"]["reading"] = "spikingjelly"``
+(:mod:`snncli.nirgraph.readings`), so every target executes what the model computes,
+ties on quantized weights included.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from snncli.nirgraph.check import RESET_MODE_KEY, CheckedGraph, check_graph
 from snncli.trainer.layers import SumPool2d
 
 PRODUCER = "snncli/spikingjelly"
+READING = "spikingjelly"  # what our SpikingJelly models mean (snncli.nirgraph.readings)
 _NEURONS = (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode, neuron.CUBALIFNode)
 
 
@@ -106,7 +109,7 @@ def model_to_nir(
     """
     if not dt > 0:
         raise SnnCliError(f"dt must be a positive number of seconds, got {dt!r}")
-    meta = {"producer": PRODUCER, **(metadata or {})}
+    meta = {"producer": PRODUCER, "reading": READING, **(metadata or {})}
     if "dt" in meta and meta["dt"] != dt:
         raise SnnCliError(f"metadata says dt={meta['dt']!r} but the export uses dt={dt!r}; pass one value")
     meta["dt"] = float(dt)

@@ -45,7 +45,7 @@ no field for reset by subtraction (DESIGN.md, "Semantics")."""
 RESET_MODES = ("zero", "subtract")
 
 SUPPORTED_NODES = (
-    "Input", "Output", "Affine", "Linear", "Scale", "Conv2d", "SumPool2d",
+    "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d",
     "AvgPool2d", "Flatten", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Threshold",
 )  # fmt: skip
 NEURON_NODES = ("IF", "LIF", "LI", "CubaLIF", "CubaLI")
@@ -61,6 +61,8 @@ ELEMENTWISE_FIELDS = {
     "Threshold": ("threshold",),
 }
 """Per-neuron parameter fields: each 0-d or broadcastable to the node's shape."""
+BATCH_DIM_NOTE = "leading singleton (batch) dimension"
+"""Words of the warning for a declared Input/Output shape with a batch dimension (a producer fingerprint)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,22 @@ def check_node_type(name: str, kind: str | None) -> None:
             f"node {name!r} has type {one_line(repr(kind), 40)}, which snncli does not support; "
             f"supported node types: {', '.join(SUPPORTED_NODES)}"
         )
+
+
+def conv1d_as_2d(node: nir.Conv1d) -> tuple[tuple[int, int], ...]:
+    """A Conv1d over ``[C, L]`` as a Conv2d over ``[C, 1, L]``: (kernel, stride, padding, dilation) pairs."""
+    k, s, d = int(np.shape(node.weight)[2]), int(np.asarray(node.stride).reshape(-1)[0]), \
+        int(np.asarray(node.dilation).reshape(-1)[0])
+    if isinstance(node.padding, str):
+        if node.padding not in ("same", "valid"):
+            raise SnnCliError(f"unknown Conv1d padding {node.padding!r}; NIR allows an integer, 'same' or 'valid'")
+        p = d * (k - 1) // 2 if node.padding == "same" else 0
+    else:
+        p = int(np.asarray(node.padding).reshape(-1)[0])
+    if min(k, s, d) < 1 or p < 0:
+        raise SnnCliError(f"Conv1d kernel {k}, stride {s}, dilation {d}, padding {p}: kernel, stride and dilation "
+                          "must be >= 1, padding >= 0")
+    return (1, k), (1, s), (0, p), (1, d)
 
 
 def conv_padding(node: nir.Conv2d, kernel: tuple[int, int]) -> tuple[int, int]:
@@ -217,15 +235,17 @@ def _check_params(name: str, node: nir.NIRNode) -> None:
             raise SnnCliError(f"node {name!r} ({kind}) weight must be 2-D [out, in], got shape {list(w.shape)}")
         if kind == "Affine" and np.shape(node.bias) != (w.shape[0],):
             raise SnnCliError(f"node {name!r} (Affine) bias has shape {list(np.shape(node.bias))}, expected [{w.shape[0]}]")
-    if kind == "Conv2d":
+    if kind in ("Conv1d", "Conv2d"):
         w = np.asarray(node.weight)
         groups = int(node.groups)
-        if w.ndim != 4:
-            raise SnnCliError(f"node {name!r} (Conv2d) weight must be 4-D [out, in, kh, kw], got shape {list(w.shape)}")
+        rank = 3 if kind == "Conv1d" else 4
+        if w.ndim != rank:
+            layout = "[out, in, k]" if kind == "Conv1d" else "[out, in, kh, kw]"
+            raise SnnCliError(f"node {name!r} ({kind}) weight must be {rank}-D {layout}, got shape {list(w.shape)}")
         if groups < 1 or w.shape[0] % groups:
-            raise SnnCliError(f"node {name!r} (Conv2d) groups={groups} does not divide its {w.shape[0]} output channels")
+            raise SnnCliError(f"node {name!r} ({kind}) groups={groups} does not divide its {w.shape[0]} output channels")
         if node.bias is not None and np.shape(node.bias) not in ((w.shape[0],), ()):
-            raise SnnCliError(f"node {name!r} (Conv2d) bias has shape {list(np.shape(node.bias))}, expected [{w.shape[0]}]")
+            raise SnnCliError(f"node {name!r} ({kind}) bias has shape {list(np.shape(node.bias))}, expected [{w.shape[0]}]")
 
 
 def _check_structure(graph: nir.NIRGraph, warnings: list[str]) -> list[tuple[str, str]]:
@@ -355,11 +375,11 @@ class _Shapes:
             raise SnnCliError(f"Input node {name!r} declares an invalid shape {list(shape)}")
         for dst in (d for s, d in self.edges if s == name):
             want = self._intrinsic_in(self.nodes[dst])
-            rank = 3 if _kind(self.nodes[dst]) in ("Conv2d", "SumPool2d", "AvgPool2d") else None
+            rank = {"Conv1d": 2, "Conv2d": 3, "SumPool2d": 3, "AvgPool2d": 3}.get(_kind(self.nodes[dst]))
             squeezed = _squeezed(shape, want, rank)
             if squeezed is not None and squeezed != shape:
                 self.warnings.append(
-                    f"Input node {name!r} declares shape {list(shape)}, with leading singleton (batch) dimension(s); "
+                    f"Input node {name!r} declares shape {list(shape)}, with {BATCH_DIM_NOTE}(s); "
                     f"using {list(squeezed)}"
                 )
                 return squeezed
@@ -387,6 +407,8 @@ class _Shapes:
                     f"({kind}) takes [{w[1]}] (its weight has {w[1]} columns)"
                 )
             return (int(w[0]),)
+        if kind == "Conv1d":
+            return self._conv1d(name, node, shape, src, src_desc)
         if kind in ("Conv2d", "SumPool2d", "AvgPool2d"):
             if len(shape) != 3:
                 raise SnnCliError(f"node {name!r} ({kind}) needs a [channels, height, width] input but {src_desc} "
@@ -430,13 +452,25 @@ class _Shapes:
             return self._output_shape(name, node, shape, src_desc)
         return shape  # Input
 
+    def _conv1d(self, name: str, node, shape: Shape, src: str, src_desc: str) -> Shape:
+        w = np.shape(node.weight)
+        channels_in = int(w[1]) * int(node.groups)
+        if len(shape) != 2 or shape[0] != channels_in:
+            raise SnnCliError(f"shape mismatch on edge {src!r} -> {name!r}: {src_desc} outputs {list(shape)} but node "
+                              f"{name!r} (Conv1d) takes [{channels_in}, length]")
+        kernel, stride, padding, dilation = conv1d_as_2d(node)
+        length = conv_output_hw((1, shape[1]), kernel, stride, padding, dilation)[1]
+        if length < 1:
+            raise SnnCliError(f"node {name!r} (Conv1d) turns a length-{shape[1]} input into an empty output")
+        return (int(w[0]), length)
+
     def _output_shape(self, name: str, node, shape: Shape, src_desc: str) -> Shape:
         declared = _declared(node, "output")
         if not declared or declared == shape:
             return shape
         if _squeezed(declared, shape) is not None:
             self.warnings.append(
-                f"Output node {name!r} declares shape {list(declared)}, with leading singleton (batch) dimension(s); "
+                f"Output node {name!r} declares shape {list(declared)}, with {BATCH_DIM_NOTE}(s); "
                 f"using {list(shape)}"
             )
             return shape
@@ -476,6 +510,8 @@ def _record_types(graph: nir.NIRGraph, order: list[GraphNode]) -> None:
         g.node.output_type = {"output": np.array(g.out_shape)}
         if g.kind == "Conv2d" and g.node.input_shape is None:
             g.node.input_shape = tuple(g.in_shape[1:])
+        if g.kind == "Conv1d" and g.node.input_shape is None:
+            g.node.input_shape = int(g.in_shape[1])
     graph.input_type = {g.name: g.node.input_type["input"] for g in order if g.kind == "Input"}
     graph.output_type = {g.name: g.node.output_type["output"] for g in order if g.kind == "Output"}
 
@@ -486,5 +522,5 @@ def metadata_value(meta: dict, key: str) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-__all__ = ["CheckedGraph", "GraphNode", "RESET_MODE_KEY", "RESET_MODES", "SUPPORTED_NODES", "check_graph",
-           "conv_padding", "reset_mode"]
+__all__ = ["BATCH_DIM_NOTE", "CheckedGraph", "GraphNode", "RESET_MODE_KEY", "RESET_MODES", "SUPPORTED_NODES",
+           "check_graph", "conv1d_as_2d", "conv_padding", "reset_mode"]

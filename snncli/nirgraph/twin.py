@@ -14,7 +14,8 @@ for one network differ between targets only through the SNN side.  Per synaptic 
   ``Ny(ky) = #{oy : 0 <= oy*s_y - p_y + ky*d_y < H}`` (likewise x).  Taps on the zero
   padding multiply a constant zero and are not counted, so the count equals the
   synapses of the unrolled layer, and an SNN whose every input spikes at every one of
-  ``T`` steps performs exactly ``T`` times the twin's operations;
+  ``T`` steps performs exactly ``T`` times the twin's operations; ``Conv1d`` likewise, as
+  a ``Conv2d`` over a ``[C, 1, L]`` input;
 * pooling, flatten, scale and neuron nodes cost no MACs (an ANN pools with additions
   or comparisons, uncounted here as in the papers); biases are not counted (NeuroBench).
 """
@@ -25,7 +26,7 @@ import nir
 import numpy as np
 
 from snncli.core.program import AnnTwin, TwinLayer, pair
-from snncli.nirgraph.check import CheckedGraph, GraphNode, conv_padding
+from snncli.nirgraph.check import CheckedGraph, GraphNode, conv1d_as_2d, conv_padding
 
 
 def ann_twin(graph: CheckedGraph) -> AnnTwin:
@@ -35,7 +36,7 @@ def ann_twin(graph: CheckedGraph) -> AnnTwin:
         if isinstance(g.node, (nir.Affine, nir.Linear)):
             weights = int(np.count_nonzero(g.node.weight))
             layers.append(TwinLayer(g.name, "dense", weights, weights))
-        elif isinstance(g.node, nir.Conv2d):
+        elif isinstance(g.node, (nir.Conv1d, nir.Conv2d)):
             layers.append(TwinLayer(g.name, "conv2d", conv_macs(g), int(np.count_nonzero(g.node.weight))))
     return AnnTwin(tuple(layers), "the NIR graph (pools not folded, zero-padding taps not counted)")
 
@@ -43,12 +44,17 @@ def ann_twin(graph: CheckedGraph) -> AnnTwin:
 def conv_macs(g: GraphNode) -> int:
     """MACs of one pass of a Conv2d node over its input (module docstring)."""
     weight = np.asarray(g.node.weight)
-    kernel = weight.shape[2:]
-    stride = pair(g.node.stride, "stride", 1)
-    dilation = pair(g.node.dilation, "dilation", 1)
-    padding = conv_padding(g.node, kernel)
-    used = [_positions(g.in_shape[1 + axis], g.out_shape[1 + axis], kernel[axis], stride[axis], padding[axis],
-                       dilation[axis]) for axis in (0, 1)]  # fmt: skip
+    in_hw, out_hw = g.in_shape[1:], g.out_shape[1:]
+    if isinstance(g.node, nir.Conv1d):
+        kernel, stride, padding, dilation = conv1d_as_2d(g.node)
+        weight, in_hw, out_hw = weight[:, :, None, :], (1, *in_hw), (1, *out_hw)
+    else:
+        kernel = weight.shape[2:]
+        stride = pair(g.node.stride, "stride", 1)
+        dilation = pair(g.node.dilation, "dilation", 1)
+        padding = conv_padding(g.node, kernel)
+    used = [_positions(in_hw[axis], out_hw[axis], kernel[axis], stride[axis], padding[axis], dilation[axis])
+            for axis in (0, 1)]
     per_tap = np.outer(used[0], used[1])  # [kh, kw]: output positions that use each tap
     return int(((weight != 0) * per_tap).sum())
 

@@ -26,12 +26,17 @@ from dataclasses import dataclass, field
 from snncli.core.program import Program
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import CheckedGraph
+from snncli.nirgraph.readings import reading as get_reading
 from snncli.targets.base import Target, register
 from snncli.targets.loihi import artifact
 from snncli.targets.loihi.arithmetic import MODEL, LoihiCuba
 from snncli.targets.loihi.chip_resources import LIMITS, resources
 from snncli.targets.loihi.lowering import NAME, PRESETS, lower
 from snncli.targets.loihi.structure import SUPPORTED
+
+READINGS_EXECUTED = ("nir", "spikingjelly")
+"""Readings Lava's CUBA LIF runs exactly: the spec, and SpikingJelly's (``>=`` is the integer threshold one lower,
+:mod:`.quantize`; its start at ``v_reset`` is 0 here, as Loihi's reset must be)."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,13 @@ class LoihiTarget(Target):
     packages = {"lava-nc": "Loihi reference simulation (Lava, fixed point)", "lava-dl": "Loihi netx artifacts"}
 
     def lower(self, graph: CheckedGraph, dt: float, reading: str, options: LoihiOptions, calibration=None) -> Program:
-        if reading != "nir":
-            raise SnnCliError(f"the loihi target lowers graphs read as nir (the NIR spec), not {reading!r}")
-        program = lower(graph, dt, options.preset, calibration)
+        rules = get_reading(reading)
+        if reading not in READINGS_EXECUTED or (reading != "nir" and options.preset == "nir-paper"):
+            raise SnnCliError(
+                f"the loihi target cannot execute reading {reading!r} ({rules.summary}): Lava's CUBA LIF is the "
+                f"spec's Euler step with one spike per step, reset to 0 and states starting at 0; it executes "
+                f"{' and '.join(READINGS_EXECUTED)} (the nir-paper preset: nir only)")
+        program = lower(graph, dt, options.preset, calibration, fire=rules.fire)
         program.reading = reading
         return program
 
@@ -73,4 +82,4 @@ class LoihiTarget(Target):
         return "available; Lava reference: " + ("ok (parity checks against Lava)" if problem is None else problem)
 
 
-__all__ = ["LIMITS", "SUPPORTED", "LoihiCuba", "LoihiOptions", "LoihiTarget", "resources"]
+__all__ = ["LIMITS", "READINGS_EXECUTED", "SUPPORTED", "LoihiCuba", "LoihiOptions", "LoihiTarget", "resources"]

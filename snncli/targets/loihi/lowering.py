@@ -26,6 +26,8 @@ the first layer's spike-count error against the float model four-fold.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from snncli.core.program import Input, Layer, Output, Program
@@ -51,16 +53,18 @@ NAME = "loihi"
 PRESETS = ("auto", "nir-paper")
 
 
-def lower(graph: CheckedGraph, dt: float, preset: str = "auto", calibration=None) -> Program:
+def lower(graph: CheckedGraph, dt: float, preset: str = "auto", calibration=None, fire: str = ">") -> Program:
     """Lower ``graph`` to a Loihi 2 fixed-point Program (see :mod:`snncli.targets.loihi`).
 
     ``calibration``: None, or encoded training samples ``[T, N, *input_shape]`` for
-    the accuracy-driven per-layer scale search.
+    the accuracy-driven per-layer scale search.  ``fire``: the reading's firing rule
+    (``">="``: the threshold is set one integer lower, :mod:`.quantize`).
     """
     if preset not in PRESETS:
         raise SnnCliError(f"unknown Loihi scaling preset {preset!r}; choose one of {', '.join(PRESETS)}")
     warnings: list[str] = []
     input_node, stages, output_node = build_stages(graph.nodes, dt, preset, warnings)
+    stages = [replace(st, fire=fire) for st in stages]
     check_fits(resource_table(stages))
 
     if calibration is not None:

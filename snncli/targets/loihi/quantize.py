@@ -15,7 +15,9 @@ step of the graded input scale ``s_in``)::
 
 The threshold rounds down: NIR fires at ``v > v_threshold`` and Lava at ``v_int >
 vth`` with an integer ``v_int``, and ``v_int > q v_threshold`` holds exactly when
-``v_int > floor(q v_threshold)``.  So where the integer sums are exact (weights on
+``v_int > floor(q v_threshold)``.  A reading that fires at ``v >= v_threshold``
+(SpikingJelly's) gets ``vth = ceil(q v_threshold) - 1``: ``v_int >= q v_threshold``
+holds exactly when ``v_int > ceil(q v_threshold) - 1``.  So where the integer sums are exact (weights on
 a lattice the scale maps to integers, e.g. after quantization-aware training, and
 IF neurons) the Loihi layer fires exactly when the float one does.
 
@@ -155,7 +157,10 @@ def quantize_stage(st: Stage, q: float, sigma: dict[str, float]) -> Quantized:
         clipped += int(np.count_nonzero((w > W_MAX) | (w < W_MIN)))
         weights[s.name] = np.clip(w, W_MIN, W_MAX).astype(np.int64)
     du, dv = decays(st)
-    vth = int(np.clip(math.floor(q * st.v_th * (1 + 1e-12)), 1, VTH_MAX))  # 1e-12: q v_th = 2.9999999999 is 3
+    if st.fire == ">=":  # 1e-12: q v_th = 3.0000000001 is 3
+        vth = int(np.clip(math.ceil(q * st.v_th * (1 - 1e-12)) - 1, 0, VTH_MAX))
+    else:  # 1e-12: q v_th = 2.9999999999 is 3
+        vth = int(np.clip(math.floor(q * st.v_th * (1 + 1e-12)), 1, VTH_MAX))
     bias = np.clip(np.round(q * st.bias_f), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
     params = LoihiCuba(du, dv, vth, bias.reshape(st.shape), BIAS_EXP, reset_step=int(st.depth),
                        in_wrap_bits=CONV_WRAP_BITS if st.ff.op == "conv2d" else None)

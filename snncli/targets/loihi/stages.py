@@ -45,6 +45,7 @@ class Stage:
     gain: np.ndarray  # [n] v units per step per unit of synaptic input
     bias_f: np.ndarray  # [n] v units per step
     v_th: float
+    fire: str = ">"  # the reading's firing rule: v > v_th, or v >= v_th (SpikingJelly)
 
     @property
     def size(self) -> int:
