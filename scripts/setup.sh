@@ -40,4 +40,5 @@ pipq -e ".[test]"
 echo "[setup] lava-nc + lava-dl (Loihi reference simulation; patched for Python 3.11)"
 bash scripts/install_lava.sh "$VENV"
 bash scripts/install_sinabs.sh "$VENV"  # Sinabs 3.1.3, the Speck reference (--no-deps: never samna)
+bash scripts/install_peers.sh "$VENV"  # Norse 1.1.0, Rockpool 3.1.0: NIR peers for the conformance tests
 echo "[setup] done: $("$VENV/bin/snncli" --version)"

@@ -21,7 +21,7 @@ snntorch      ``import_from_nir(g)`` (import_nir.py:224-300): LIF -> ``Leaky(bet
 sinabs        ``from_nir(g, ...)`` (nir.py:68-108): IF -> ``IAFSqueeze(min_v_mem = -thr)``
               (MultiSpike at ``v >= thr``, subtractive reset, floor), LI -> ``ExpLeakSqueeze``
               (``v = exp(-1/tau) v + x``, tau in steps); no CubaLIF; its LIF import drops
-              ``norm_input``, so LIF is refused
+              ``norm_input``, so LIF is refused; Linear is written as Affine (it reads no Linear)
 norse         ``from_nir(g, dt=dt)`` (import_nir.py:93-130): IF -> ``IAFCell`` (``v += x``,
               ``r`` ignored); LIF, LI -> box cells, Euler at dt with tau in seconds, ``r``
               ignored (must be 1), start at ``v_leak``; CubaLIF -> LI synapse then LIF box
@@ -67,6 +67,8 @@ def for_peer(graph: CheckedGraph, reading: str, dt: float, peer: str) -> nir.NIR
         if g.kind in ("IF", "LIF", "LI", "CubaLIF", "CubaLI"):
             p = neuron_record(g, dt, rules, g.name in looped)
             node = write(g, p, dt, _refuser(g, peer, reading))
+        elif g.kind == "Linear" and peer == "sinabs":  # sinabs/nir.py:25-120 maps Affine, not Linear
+            node = nir.Affine(weight=np.asarray(g.node.weight), bias=np.zeros(np.shape(g.node.weight)[0]))
         nodes[g.name] = node
     meta = {k: v for k, v in graph.metadata.items() if k not in ("dt", "reading")}
     back = {"spikingjelly": ("spikingjelly", dt), "snntorch": ("nir", SNNTORCH_DT), "sinabs": ("sinabs-floor", dt),
