@@ -29,12 +29,12 @@ OFFLINE = ("digits", "mnist-5k", "fashion-mnist", "digits-dvs", "fashion-mnist-d
 # reset to zero is what Loihi runs.
 ZOO = {
     "mlp": ("digits_mlp.yaml", {}, {"epochs": 2, "limit_train": 800}),
-    "cnn": ("speck_cnn_digits.yaml", {"encoder": "poisson"}, {"epochs": 3, "limit_train": 1000}),
+    "cnn": ("speck_cnn_digits.yaml", {"encoder": "poisson"}, {"epochs": 2, "limit_train": 600}),
     "mlp-psn": ("digits_mlp.yaml", {"neuron": "psn"}, {"epochs": 3, "limit_train": 800}),
     "spikformer": (
         "spikformer_tiny.yaml",
         {},
-        {"epochs": 2, "limit_train": 400, "time_steps": 2, "embed_dim": 32, "depth": 1, "num_heads": 2},
+        {"epochs": 1, "limit_train": 300, "time_steps": 2, "embed_dim": 32, "depth": 1, "num_heads": 2},
     ),
 }
 QUICK_TEST = 200  # --quick: parity on the first test samples
