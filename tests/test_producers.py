@@ -103,3 +103,15 @@ def test_cli_refuses_an_exploding_euler_step_unless_forced(producers, cases, cap
     assert code == 2 and "forward Euler explodes" in err and "--override-dt" in err
     code, out, _ = _cli(capsys, "simulate", graph, "--input", x, "--reading", "nir", "--override-dt")
     assert code == 0 and "running it anyway" in out
+
+
+def test_inspect_shows_per_node_fingerprints_and_the_reading(producers, cases, capsys, tmp_path):
+    case = cases[37]  # Rockpool: r = tau exp(-dt/tau)/dt, dt not written
+    code, out, _ = _cli(capsys, "inspect", str(producers / case["files"]["graph"]), "--json", str(tmp_path / "i.json"))
+    assert code == 0 and "reading: rockpool, dt 0.001 s" in out
+    result = json.loads((tmp_path / "i.json").read_text())
+    neurons = [n for n in result["nodes"] if n["kind"] == "CubaLIF"]
+    assert len(neurons) == 2 and all("rockpool" in n["strong"] and n["dt"]["rockpool"] == 1e-3 for n in neurons)
+    assert result["detection"]["reading"] == "rockpool" and result["reading"]["sources"]
+    code, out, _ = _cli(capsys, "inspect", str(producers / cases[5]["files"]["graph"]))
+    assert code == 0 and "simulate/export refuse until --reading chooses one of snntorch-subtract" in out

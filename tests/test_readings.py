@@ -9,7 +9,8 @@ from snncli.core.program import Program
 from snncli.errors import SnnCliError
 from snncli.hwsim.simulate import simulate
 from snncli.nirgraph import check_graph
-from snncli.nirgraph.detect import detect, implied_dt, loop_nodes, rockpool_dt, unstable_steps
+from snncli.nirgraph.detect import detect, implied_dt, unstable_steps
+from snncli.nirgraph.fingerprints import loop_nodes, rockpool_dt
 from snncli.nirgraph.readings import READINGS, reading
 from snncli.targets.float.neuron import FloatLIF, init, step
 

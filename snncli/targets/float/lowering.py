@@ -40,7 +40,7 @@ from snncli.core.program import (
     pair,
 )
 from snncli.nirgraph.check import CheckedGraph, GraphNode, conv1d_as_2d, conv_padding
-from snncli.nirgraph.detect import loop_nodes
+from snncli.nirgraph.fingerprints import loop_nodes
 from snncli.nirgraph.readings import Reading
 from snncli.nirgraph.readings import reading as get_reading
 from snncli.targets.float.neuron import FloatLIF

@@ -44,7 +44,7 @@ import numpy as np
 
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import CheckedGraph, GraphNode
-from snncli.nirgraph.detect import loop_nodes
+from snncli.nirgraph.fingerprints import loop_nodes
 from snncli.nirgraph.readings import reading as get_reading
 from snncli.targets.float.lowering import neuron_record
 from snncli.targets.float.neuron import FloatLIF
