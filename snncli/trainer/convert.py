@@ -265,11 +265,13 @@ def fold_scales(ann: nn.Sequential, scales: list[torch.Tensor], snn: nn.Module) 
 
 @torch.no_grad()
 def accuracy_by_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: list[int], device,
-                      batch_size: int = 256) -> tuple[dict[int, float], dict]:
+                      batch_size: int | None = None) -> tuple[dict[int, float], dict]:
     """Accuracy after each ``t`` in ``steps`` (one run of ``max(steps)`` steps: the first ``t`` steps of a
-    direct-encoded run are the run of ``t`` steps), and the firing rates over ``max(steps)`` steps."""
+    direct-encoded run are the run of ``t`` steps), and the firing rates over ``max(steps)`` steps.
+    ``batch_size`` defaults to ``8192 // max(steps)`` samples (at least 1): T x batch bounds the memory."""
     steps = sorted(set(int(t) for t in steps))
     horizon = steps[-1]
+    batch_size = batch_size or max(1, 8192 // horizon)
     model.eval().to(device)
     correct = {t: 0 for t in steps}
     with FiringRates(model) as rates:
