@@ -43,9 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md's results table")
     args = parser.parse_args(argv)
     output = Path(args.output or ROOT / "benchmarks" / "results" / f"suite{'_quick' if args.quick else ''}.json")
-    suite = {"command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
-             "quick": args.quick, "started": datetime.datetime.now().isoformat(timespec="seconds"),
-             "machine": machine(), "results": {}, "errors": {}}  # fmt: skip
+    suite = {
+        "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
+        "quick": args.quick,
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "results": {},
+        "errors": {},
+    }
     wall0, cpu0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="snncli-bench-") as work:
         for name in args.only or ORDER:

@@ -54,8 +54,17 @@ def _train(entry: str, dataset: str, run: Path, quick: bool) -> dict:
     recipe, settings, fast = ZOO[entry]
     quick_settings = {**fast, "limit_test": QUICK_TEST}  # the test samples parity uses too
     settings = {**settings, "dataset": dataset, **(quick_settings if quick else BIG.get(dataset, {}))}
-    argv = ["train", "--run-dir", str(run), "--config", str(ROOT / "configs" / recipe), "--no-progress",
-            *_args(settings), "--json", str(run.parent / f"{run.name}.train.json")]  # fmt: skip
+    argv = [
+        "train",
+        "--run-dir",
+        str(run),
+        "--config",
+        str(ROOT / "configs" / recipe),
+        "--no-progress",
+        *_args(settings),
+        "--json",
+        str(run.parent / f"{run.name}.train.json"),
+    ]
     t0 = time.perf_counter()
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
@@ -63,8 +72,11 @@ def _train(entry: str, dataset: str, run: Path, quick: bool) -> dict:
     if code != 0:
         return {"command": "snncli " + " ".join(argv), "failed": err.getvalue().strip() or f"exit code {code}"}
     result = json.loads((run.parent / f"{run.name}.train.json").read_text())
-    return {"command": "snncli " + " ".join(argv), "train_seconds": round(time.perf_counter() - t0, 1),
-            "float_test_accuracy": result["accuracy"]}  # fmt: skip
+    return {
+        "command": "snncli " + " ".join(argv),
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "float_test_accuracy": result["accuracy"],
+    }
 
 
 def _parity(run: Path, target: str, limit: int | None) -> dict:

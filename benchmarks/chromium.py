@@ -11,8 +11,16 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")  # fmt: skip
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
 
 
 def find_chromium() -> str | None:
@@ -24,8 +32,13 @@ def _run(html: Path, *extra: str, timeout: float = 120) -> subprocess.CompletedP
     if exe is None:
         raise FileNotFoundError("chromium is not installed (Debian: apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        return subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", *extra, Path(html).resolve().as_uri()],
-                              capture_output=True, text=True, timeout=timeout, check=True)  # fmt: skip
+        return subprocess.run(
+            [exe, *FLAGS, f"--user-data-dir={profile}", *extra, Path(html).resolve().as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
 
 
 def dump_dom(html: Path) -> str:

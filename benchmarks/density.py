@@ -13,7 +13,8 @@ several spikes per step, floor -- is taken from the lowered Program, :func:`neur
   (Speck-shaped, no bias).
 
 Input: Bernoulli spikes at each density, ``[T, N, 2, 34, 34]``, the same array for all.
-Timed (median of repeats, interleaved): hwsim ``Simulator(program).run(x)`` on the float
+Timed in CPU seconds, one thread each (:mod:`benchmarks.clock`; wall time recorded too),
+median of interleaved repeats: hwsim ``Simulator(program).run(x)`` on the float
 Program (fan-out tables built once, outside the clock, like the other frameworks'
 modules); Sinabs 3.1.3 ``IAFSqueeze`` layers (the same spike rule) on ``[N*T, ...]``;
 and the same equations in plain torch, every layer a dense matmul or
@@ -36,6 +37,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from benchmarks.clock import Timer, single_thread
+
 SHAPE = (2, 34, 34)
 
 
@@ -45,8 +48,13 @@ def weights(network: str, seed: int = 0) -> list[tuple[str, np.ndarray]]:
     if network == "mlp":
         n_in = int(np.prod(SHAPE))
         return [("dense", rng.normal(0.01, 0.1, (500, n_in))), ("dense", rng.normal(0.02, 0.2, (10, 500)))]
-    return [("conv", rng.normal(0.05, 0.4, (8, 2, 3, 3))), ("pool", None), ("conv", rng.normal(0.02, 0.3, (16, 8, 3, 3))),
-            ("pool", None), ("dense", rng.normal(0.01, 0.15, (10, 16 * 8 * 8)))]  # fmt: skip
+    return [
+        ("conv", rng.normal(0.05, 0.4, (8, 2, 3, 3))),
+        ("pool", None),
+        ("conv", rng.normal(0.02, 0.3, (16, 8, 3, 3))),
+        ("pool", None),
+        ("dense", rng.normal(0.01, 0.15, (10, 16 * 8 * 8))),
+    ]
 
 
 def nir_graph(layers):
@@ -62,12 +70,14 @@ def nir_graph(layers):
             nodes[f"syn{i}"] = nir.Linear(weight=w)
             shape = (w.shape[0],)
         elif kind == "conv":
-            nodes[f"syn{i}"] = nir.Conv2d(input_shape=shape[1:], weight=w, stride=1, padding=1, dilation=1, groups=1,
-                                          bias=np.zeros(w.shape[0]))  # fmt: skip
+            nodes[f"syn{i}"] = nir.Conv2d(
+                input_shape=shape[1:], weight=w, stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(w.shape[0])
+            )
             shape = (w.shape[0], *shape[1:])
         else:
-            nodes[f"syn{i}"] = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
-                                             padding=np.array([0, 0]))  # fmt: skip
+            nodes[f"syn{i}"] = nir.SumPool2d(
+                kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
+            )
             shape = (shape[0], shape[1] // 2, shape[2] // 2)
         edges.append((prev, f"syn{i}"))
         prev = f"syn{i}"
@@ -167,8 +177,9 @@ class Peers:
 
     def torch(self, x: np.ndarray) -> float:
         with torch.no_grad():
-            return float(sum(s.sum() for s in torch_dense(self.layers, torch.as_tensor(x, dtype=torch.float32),
-                                                          self.rule)))  # fmt: skip
+            return float(
+                sum(s.sum() for s in torch_dense(self.layers, torch.as_tensor(x, dtype=torch.float32), self.rule))
+            )
 
 
 PEERS = ("hwsim", "sinabs", "torch")
@@ -177,18 +188,21 @@ PEERS = ("hwsim", "sinabs", "torch")
 def at_density(peers: Peers, x: np.ndarray, repeats: int) -> dict:
     """Median seconds per peer over interleaved repeats (one warm-up round), and the spikes each emitted."""
     seconds: dict[str, list[float]] = {name: [] for name in PEERS}
+    wall: dict[str, list[float]] = {name: [] for name in PEERS}
     spikes: dict[str, float] = {}
     for r in range(repeats + 1):
         for name in PEERS[r % 3 :] + PEERS[: r % 3]:
-            t0 = time.perf_counter()
-            spikes[name] = getattr(peers, name)(x)
+            with Timer() as t:
+                spikes[name] = getattr(peers, name)(x)
             if r:
-                seconds[name].append(time.perf_counter() - t0)
+                seconds[name].append(t.cpu)
+                wall[name].append(t.wall)
     med = {name: statistics.median(v) for name, v in seconds.items()}
     events = int(x.sum())
     return {
         "input_events": events,
         "seconds": {name: round(v, 5) for name, v in med.items()},
+        "seconds_wall": {name: round(statistics.median(v), 5) for name, v in wall.items()},
         "spikes": spikes,
         "speedup_hwsim_over_sinabs": round(med["sinabs"] / med["hwsim"], 2),
         "speedup_hwsim_over_torch": round(med["torch"] / med["hwsim"], 2),
@@ -223,6 +237,7 @@ def measure(
 
 
 def run(quick: bool = False) -> dict:
+    single_thread()
     densities = (0.01, 0.1) if quick else (0.003, 0.01, 0.03, 0.1, 0.3)
     repeats = 2 if quick else 5
     steps, samples = (10, 16) if quick else (20, 32)

@@ -28,8 +28,12 @@ def dyadic_mlp(seed: int = 0):
     def lif():
         return neuron.LIFNode(tau=2.0, decay_input=False, v_reset=0.0, v_threshold=THR, step_mode="m")
 
-    net = nn.Sequential(layer.Linear(IN, HID, bias=False, step_mode="m"), lif(),
-                        layer.Linear(HID, OUT, bias=False, step_mode="m"), lif())  # fmt: skip
+    net = nn.Sequential(
+        layer.Linear(IN, HID, bias=False, step_mode="m"),
+        lif(),
+        layer.Linear(HID, OUT, bias=False, step_mode="m"),
+        lif(),
+    )
     with torch.no_grad():
         for m in net:
             if isinstance(m, nn.Linear):
@@ -85,8 +89,10 @@ def op_counter_total(net, x) -> int:
 
 def run(quick: bool = False) -> dict:
     rng = np.random.default_rng(1)
-    inputs = {"spikes": (rng.random((T, B, IN)) < 0.3).astype(np.float64),
-              "analog": np.round(rng.random((T, B, IN)) * 64) / 64}  # fmt: skip
+    inputs = {
+        "spikes": (rng.random((T, B, IN)) < 0.3).astype(np.float64),
+        "analog": np.round(rng.random((T, B, IN)) * 64) / 64,
+    }
     out = {"network": f"{IN}-{HID}-{OUT} LIF tau=2, dyadic weights (20 % zero), T={T}, {B} samples"}
     for kind, x in inputs.items():
         result = hwsim_counts(dyadic_mlp(), x)

@@ -69,7 +69,7 @@ def report_run(run: Path, work: Path, targets: list[str]) -> tuple[dict, dict[st
                     "verdict": e["verdict"],
                 }
                 for name, e in rep["energy"].items()
-            },  # fmt: skip
+            },
         }
         pages[target] = out / "report.html"
     return rows, pages

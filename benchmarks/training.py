@@ -15,18 +15,20 @@ forward over T steps, loss, backward, optimiser step, state reset (no data loadi
   written directly (snncli's model is built from the same modules).
 
 Every batch runs through each framework in turn (order rotated), so load changes on a
-shared machine hit all three alike; samples/s is the batch size over the median batch time.
+shared machine hit all three alike; samples/s is the batch size over the median CPU time
+of a batch, one thread each (:mod:`benchmarks.clock`), the wall-clock figure beside it.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from benchmarks.clock import Timer, single_thread
 
 STEPS, BATCH, HIDDEN, BETA, LR = 8, 64, 500, 0.95, 2e-3
 
@@ -92,11 +94,22 @@ def spikingjelly_step():
     from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
     def lif():
-        return neuron.LIFNode(tau=1 / (1 - BETA), decay_input=False, v_reset=0.0, surrogate_function=surrogate.ATan(),
-                              detach_reset=True, step_mode="m")  # fmt: skip
+        return neuron.LIFNode(
+            tau=1 / (1 - BETA),
+            decay_input=False,
+            v_reset=0.0,
+            surrogate_function=surrogate.ATan(),
+            detach_reset=True,
+            step_mode="m",
+        )
 
-    net = nn.Sequential(layer.Flatten(step_mode="m"), layer.Linear(64, HIDDEN, step_mode="m"), lif(),
-                        layer.Linear(HIDDEN, 10, step_mode="m"), lif())  # fmt: skip
+    net = nn.Sequential(
+        layer.Flatten(step_mode="m"),
+        layer.Linear(64, HIDDEN, step_mode="m"),
+        lif(),
+        layer.Linear(HIDDEN, 10, step_mode="m"),
+        lif(),
+    )
     opt = torch.optim.Adam(net.parameters(), lr=LR)
 
     def step(x, y):
@@ -114,6 +127,7 @@ FRAMEWORKS = {"snncli": snncli_step, "snntorch": snntorch_step, "spikingjelly": 
 
 
 def run(quick: bool = False) -> dict:
+    single_thread()
     batches, repeats = (6, 3) if quick else (20, 5)
     torch.manual_seed(0)
     x, y = _data(batches + 2)
@@ -122,24 +136,31 @@ def run(quick: bool = False) -> dict:
         for b in range(2):
             step(x[b], y[b])
     seconds: dict[str, list[float]] = {name: [] for name in steps}
+    wall: dict[str, list[float]] = {name: [] for name in steps}
     names = list(steps)
     for r in range(repeats):  # interleaved batch by batch, the order rotated: load changes hit all alike
         for b in range(2, batches + 2):
             for name in names[(r + b) % len(names) :] + names[: (r + b) % len(names)]:
-                t0 = time.perf_counter()
-                steps[name](x[b], y[b])
-                seconds[name].append(time.perf_counter() - t0)
+                with Timer() as t:
+                    steps[name](x[b], y[b])
+                seconds[name].append(t.cpu)
+                wall[name].append(t.wall)
     rate = {name: BATCH / statistics.median(v) for name, v in seconds.items()}
     return {
         "network": f"64-{HIDDEN}-10 LIF (beta {BETA}, reset zero, ATan), T={STEPS} direct input, Adam, batch {BATCH}",
         "timed": "forward + loss + backward + optimiser step + reset, per batch; no data loading",
         "batches": batches * repeats,
         "interleaving": "each batch runs through every framework in turn, the order rotated per batch",
+        "clock": "CPU time of the process (one thread for torch and BLAS), see benchmarks/clock.py",
         "samples_per_s": {name: round(v, 1) for name, v in rate.items()},
+        "samples_per_s_wall": {name: round(BATCH / statistics.median(v), 1) for name, v in wall.items()},
         "samples_per_s_quartiles": {
             name: [round(BATCH / q, 1) for q in statistics.quantiles(v, n=4)[::-1]] for name, v in seconds.items()
-        },  # fmt: skip
+        },
         "ratio_snncli_over_snntorch": round(rate["snncli"] / rate["snntorch"], 2),
         "ratio_snncli_over_spikingjelly": round(rate["snncli"] / rate["spikingjelly"], 2),
+        "ratio_snncli_over_snntorch_wall": round(
+            statistics.median(wall["snntorch"]) / statistics.median(wall["snncli"]), 2
+        ),
         "torch_threads": torch.get_num_threads(),
     }

@@ -91,8 +91,9 @@ def test_the_report_names_the_profile_of_the_target(cnn_sims, tmp_path):
 
 def test_a_user_profile_from_yaml(cnn_sims, tmp_path):
     path = tmp_path / "mine.yaml"
-    path.write_text("name: my-chip\nsource: datasheet v1, table 3\ne_ac: 2.0\ne_mac: 8.0\ne_neuron: 1.5\n"
-                    "targets: [loihi]\n")  # fmt: skip
+    path.write_text(
+        "name: my-chip\nsource: datasheet v1, table 3\ne_ac: 2.0\ne_mac: 8.0\ne_neuron: 1.5\ntargets: [loihi]\n"
+    )
     rep = _report(cnn_sims["loihi"], tmp_path, profile_files=(str(path),))
     e = rep["energy"]["my-chip"]
     t = {k: sum(layer[k] for layer in rep["layers"]) for k in ("sops", "macs", "neuron_updates")}
@@ -189,8 +190,14 @@ def test_the_html_page_renders_in_headless_chromium(cnn_sims, tmp_path):
         start = dom.index(f'id="fig-{panel}"')
         assert "<svg" in dom[start : start + 400], panel
     e = rep.report["energy"]["loihi2"]
-    for text in (f"{e['snn_pj'] / 1e3:,.2f}", f"{e['ann_pj'] / 1e3:,.2f}", f"{rep.report['twin']['macs']:,}",
-                 "nJ per inference", "E_SNN / E_ANN twin", e["verdict"].split(":")[0]):  # fmt: skip
+    for text in (
+        f"{e['snn_pj'] / 1e3:,.2f}",
+        f"{e['ann_pj'] / 1e3:,.2f}",
+        f"{rep.report['twin']['macs']:,}",
+        "nJ per inference",
+        "E_SNN / E_ANN twin",
+        e["verdict"].split(":")[0],
+    ):
         assert text in dom, text
     png = screenshot(Path(rep.files["html"]), tmp_path / "page.png")
     data = png.read_bytes()
@@ -255,8 +262,27 @@ def test_spikformer_attention_products_are_counted():
 
 def test_report_of_a_run_no_chip_can_run(tmp_path, capsys):
     run = tmp_path / "psn"
-    assert main(["train", "--run-dir", str(run), "--neuron", "psn", "--hidden", "32", "--time-steps", "4",
-                 "--epochs", "1", "--no-progress", "--set", "limit_train=200"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--run-dir",
+                str(run),
+                "--neuron",
+                "psn",
+                "--hidden",
+                "32",
+                "--time-steps",
+                "4",
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--set",
+                "limit_train=200",
+            ]
+        )
+        == 0
+    )
     assert main(["export", str(run), "--target", "nir", "-o", str(tmp_path / "m.nir")]) == 2
     capsys.readouterr()
     assert main(["report", str(run), "-o", str(tmp_path / "rep"), "--limit", "30"]) == 0

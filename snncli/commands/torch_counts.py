@@ -128,8 +128,13 @@ class Counter:
     def _attention(self, heads: int):
         def count(row, m, x, qkv):
             t, n, c3, length = qkv.shape
-            q, k, v = (s.squeeze(2) for s in (qkv.detach() != 0).to(torch.float64)
-                       .reshape(t, n, 3, heads, c3 // 3 // heads, length).chunk(3, dim=2))  # fmt: skip
+            q, k, v = (
+                s.squeeze(2)
+                for s in (qkv.detach() != 0)
+                .to(torch.float64)
+                .reshape(t, n, 3, heads, c3 // 3 // heads, length)
+                .chunk(3, dim=2)
+            )
             a = v @ k.transpose(-2, -1)
             row.sops += float(a.sum()) + float(((a != 0).to(torch.float64) @ q).sum())
             cph = c3 // 3 // heads
@@ -178,23 +183,44 @@ def count_run(
     seconds = time.perf_counter() - start
     samples = int(x_all.shape[1])
     layers = counter.layers(samples)
-    twin_rows = [{"name": r["name"], "op": r["op"], "macs": int(r["ann_macs"]), "weights": None}
-                 for r in layers if r["ann_macs"]]  # fmt: skip
+    twin_rows = [
+        {"name": r["name"], "op": r["op"], "macs": int(r["ann_macs"]), "weights": None} for r in layers if r["ann_macs"]
+    ]
     reason = export_refusal(run.config)
     per_inference = seconds / max(samples, 1)
     return {
-        "source": str(run), "target": "float", "samples": samples, "steps": steps, "seconds": seconds,
+        "source": str(run),
+        "target": "float",
+        "samples": samples,
+        "steps": steps,
+        "seconds": seconds,
         "accuracy": float(np.mean(np.concatenate(preds) == y_all)),
         "counted_on": "the float torch model (forward hooks on its layers, NeuroBench definitions), not a deployed "
-                      "Program" + (f": {reason}" if reason else ""),
-        "layers": layers, "totals": {key: sum(r[key] for r in layers) for key in ("sops", "macs", "spikes")},
-        "twin": {"source": "the torch model's layers (Linear/Conv unrolled, attention products dense)",
-                 "macs": sum(r["macs"] for r in twin_rows), "layers": twin_rows},
-        "latency": {"target": "float", "model": f"measured: torch forward ({device}) on this machine",
-                    "estimate": False, "per_inference_s": per_inference, "per_step_s": per_inference / steps,
-                    "steps_per_inference": steps, "pipeline_latency_s": 0.0, "breakdown_s": {"measured_total": seconds},
-                    "per_layer_s": {}, "constants_s": {}, "sources": ["measured by snncli report"],
-                    "assumptions": [f"wall time of the torch model over {samples} samples in batches of {batch_size}, "
-                                    "hooks counting included", f"machine: {machine_line()}"]},
+        "Program" + (f": {reason}" if reason else ""),
+        "layers": layers,
+        "totals": {key: sum(r[key] for r in layers) for key in ("sops", "macs", "spikes")},
+        "twin": {
+            "source": "the torch model's layers (Linear/Conv unrolled, attention products dense)",
+            "macs": sum(r["macs"] for r in twin_rows),
+            "layers": twin_rows,
+        },
+        "latency": {
+            "target": "float",
+            "model": f"measured: torch forward ({device}) on this machine",
+            "estimate": False,
+            "per_inference_s": per_inference,
+            "per_step_s": per_inference / steps,
+            "steps_per_inference": steps,
+            "pipeline_latency_s": 0.0,
+            "breakdown_s": {"measured_total": seconds},
+            "per_layer_s": {},
+            "constants_s": {},
+            "sources": ["measured by snncli report"],
+            "assumptions": [
+                f"wall time of the torch model over {samples} samples in batches of {batch_size}, "
+                "hooks counting included",
+                f"machine: {machine_line()}",
+            ],
+        },
         "warnings": [],
-    }  # fmt: skip
+    }

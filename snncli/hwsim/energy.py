@@ -167,8 +167,10 @@ def load_profile_file(path: str) -> list[Profile]:
     entries = data["profiles"] if isinstance(data, dict) and set(data) == {"profiles"} else [data]
     if not isinstance(entries, list) or not entries:
         raise SnnCliError(f"{path}: 'profiles' must be a non-empty list of profiles")
-    out = [_profile_from(entry, f"{path}: profile {i + 1}" if len(entries) > 1 else path)
-           for i, entry in enumerate(entries)]  # fmt: skip
+    out = [
+        _profile_from(entry, f"{path}: profile {i + 1}" if len(entries) > 1 else path)
+        for i, entry in enumerate(entries)
+    ]
     names = [p.name for p in out]
     if len(set(names)) != len(names):
         raise SnnCliError(f"{path}: two profiles are named {next(n for n in names if names.count(n) > 1)!r}")
@@ -216,8 +218,10 @@ def layer_energy(layer: dict, p: Profile) -> float:
 
 def by_kind(layers: list[dict], p: Profile) -> dict[str, float]:
     """pJ per sample by kind of operation (:data:`KINDS`), summed over ``layers``."""
-    return {kind: sum(layer[key] for layer in layers for key in keys) * getattr(p, attr)
-            for kind, (keys, attr) in KINDS.items()}  # fmt: skip
+    return {
+        kind: sum(layer[key] for layer in layers for key in keys) * getattr(p, attr)
+        for kind, (keys, attr) in KINDS.items()
+    }
 
 
 def spike_driven(layer: dict) -> bool:

@@ -26,8 +26,12 @@ figure { margin: 0; } figure svg { width: 100%; height: auto; } figcaption { fon
 
 def _table(header: list[str], rows: list[list[str]], numeric_from: int = 2) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td{' class=n' if i >= numeric_from else ''}>{escape(c)}</td>"
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)  # fmt: skip
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=n' if i >= numeric_from else ''}>{escape(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -38,11 +42,16 @@ def _list(items) -> str:
 def page(report: dict, svgs: dict[str, str]) -> str:
     """The HTML page; ``svgs``: panel name -> inline SVG (see :mod:`snncli.hwsim.figures`)."""
     on_float = not report["counted_on"].startswith("the deployed Program")
-    parts = [f"<h1>snncli energy and latency report: {escape(str(report.get('source', '')))}</h1>",
-             f"<div class='summary{' float' if on_float else ''}' id='summary'>"
-             + "".join(f"<p>{escape(line)}</p>" for line in headline(report)) + "</div>",
-             "<h2>Energy per inference</h2>", _table(ENERGY_HEADER, energy_rows(report), 1),
-             "<p>* the profile that describes the target's chip.</p>", _verdicts(report)]  # fmt: skip
+    parts = [
+        f"<h1>snncli energy and latency report: {escape(str(report.get('source', '')))}</h1>",
+        f"<div class='summary{' float' if on_float else ''}' id='summary'>"
+        + "".join(f"<p>{escape(line)}</p>" for line in headline(report))
+        + "</div>",
+        "<h2>Energy per inference</h2>",
+        _table(ENERGY_HEADER, energy_rows(report), 1),
+        "<p>* the profile that describes the target's chip.</p>",
+        _verdicts(report),
+    ]
     lat = report.get("latency")
     if lat:
         parts += [

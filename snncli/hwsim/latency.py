@@ -115,8 +115,11 @@ def loihi2(program: Program, layers: list[dict], steps: int, measured_s: float, 
     c = {k: v for k, (v, _) in LOIHI_TIMING.items()}
     work = layer_work(program, layers, steps)
     msg = {w.name: (w.events_in * c["t_message_in"] + w.syn_ops * c["t_syn_op"]) / w.cores for w in work}
-    neu = {w.name: (w.neurons * (c["t_access"] + c["t_update"]) + w.spikes * (c["t_spike_out"] + c["t_message_out"]))
-           / w.cores for w in work}  # fmt: skip
+    neu = {
+        w.name: (w.neurons * (c["t_access"] + c["t_update"]) + w.spikes * (c["t_spike_out"] + c["t_message_out"]))
+        / w.cores
+        for w in work
+    }
     cores = sum(w.cores for w in work)
     tiles = -(-cores // 4)
     sync = next((t for n, t in LOIHI_SYNC if tiles <= n), LOIHI_SYNC[-1][1])
@@ -168,7 +171,7 @@ def speck(program: Program, layers: list[dict], steps: int, measured_s: float, s
         "breakdown_s": {"input_window": window, "busiest_core_per_step": busy, "pipeline": depth * t_core},
         "per_layer_s": {
             w.name: {"cores": w.cores, "events_per_step": w.events_in, "busy": w.events_in * t_core} for w in work
-        },  # fmt: skip
+        },
         "assumptions": [
             f"every core adds {t_core * 1e9:.0f} ns per event (3.36 us through 9 cores, Richter et al. 2024, split "
             "evenly)",

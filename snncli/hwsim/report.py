@@ -38,9 +38,16 @@ def build_report(sim: dict, profiles: list[Profile], known: list[Profile] | None
         warnings.append(
             "the simulation result has no latency (written by an older snncli); run `snncli simulate` again for one"
         )
-    return {**sim, "layers": layers, "counted_on": sim.get("counted_on", ON_PROGRAM), "twin": twin, "energy": energy,
-            "matched_profile": _matched(target, profiles, known or profiles), "latency": sim.get("latency"),
-            "report_warnings": warnings}  # fmt: skip
+    return {
+        **sim,
+        "layers": layers,
+        "counted_on": sim.get("counted_on", ON_PROGRAM),
+        "twin": twin,
+        "energy": energy,
+        "matched_profile": _matched(target, profiles, known or profiles),
+        "latency": sim.get("latency"),
+        "report_warnings": warnings,
+    }
 
 
 def _checked_layer(i: int, layer) -> dict:
@@ -69,8 +76,16 @@ def _fallback_twin(layers: list[dict], warnings: list[str]) -> dict:
         "lowered layers, which for a chip target may fold pooling into the next layer and so differ from "
         "the network's own twin; run `snncli simulate` again for the twin counted on the graph"
     )
-    rows = [{"name": layer["name"], "op": layer["op"], "macs": int(layer.get("ann_macs", layer["synapses"])),
-             "weights": None} for layer in layers if layer.get("ann_macs", layer["synapses"])]  # fmt: skip
+    rows = [
+        {
+            "name": layer["name"],
+            "op": layer["op"],
+            "macs": int(layer.get("ann_macs", layer["synapses"])),
+            "weights": None,
+        }
+        for layer in layers
+        if layer.get("ann_macs", layer["synapses"])
+    ]
     return {
         "source": "the lowered layers (fallback: no twin recorded)",
         "macs": sum(r["macs"] for r in rows),
@@ -125,9 +140,18 @@ LAYER_HEADER = ["layer", "op", "SOPs (AC)", "MACs", "neuron updates", "spikes", 
 
 
 def layer_rows(report: dict) -> list[list[str]]:
-    rows = [[layer["name"], layer["op"], fmt(layer["sops"], ",.0f"), fmt(layer["macs"], ",.0f"),
-             fmt(layer["neuron_updates"], ",.0f"), fmt(layer["spikes"], ",.1f"), fmt(layer["firing_rate"], ".4f")]
-            for layer in report["layers"]]  # fmt: skip
+    rows = [
+        [
+            layer["name"],
+            layer["op"],
+            fmt(layer["sops"], ",.0f"),
+            fmt(layer["macs"], ",.0f"),
+            fmt(layer["neuron_updates"], ",.0f"),
+            fmt(layer["spikes"], ",.1f"),
+            fmt(layer["firing_rate"], ".4f"),
+        ]
+        for layer in report["layers"]
+    ]
     t = {key: sum(layer[key] for layer in report["layers"]) for key in COUNTERS}
     rows.append(
         [
@@ -171,9 +195,18 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# snncli energy and latency report: {report.get('source', '')}", "", *headline(report), "",
-             "## Energy per inference", "", *_table(ENERGY_HEADER, energy_rows(report)), "",
-             "`*` the profile that describes the target's chip.", ""]  # fmt: skip
+    lines = [
+        f"# snncli energy and latency report: {report.get('source', '')}",
+        "",
+        *headline(report),
+        "",
+        "## Energy per inference",
+        "",
+        *_table(ENERGY_HEADER, energy_rows(report)),
+        "",
+        "`*` the profile that describes the target's chip.",
+        "",
+    ]
     for name, e in report["energy"].items():
         lines.append(
             f"- **{name}**: {e['verdict']}; {e['break_even_note']}. Source: {e['profile']['source']}."
@@ -181,12 +214,28 @@ def markdown(report: dict) -> str:
         )
     lat = report.get("latency")
     if lat:
-        lines += ["", "## Latency", "", f"{lat['model']}: **{seconds(lat['per_inference_s'])}** per inference "
-                  f"({lat['steps_per_inference']} steps), {seconds(lat['per_step_s'])} per step.", "",
-                  "Assumptions:", *[f"- {a}" for a in lat["assumptions"]], "", "Sources:",
-                  *[f"- {s}" for s in lat["sources"]]]  # fmt: skip
-    lines += ["", "## Per layer, per sample", "", *_table(LAYER_HEADER, layer_rows(report)), "",
-              "![report](report.png)", ""]  # fmt: skip
+        lines += [
+            "",
+            "## Latency",
+            "",
+            f"{lat['model']}: **{seconds(lat['per_inference_s'])}** per inference "
+            f"({lat['steps_per_inference']} steps), {seconds(lat['per_step_s'])} per step.",
+            "",
+            "Assumptions:",
+            *[f"- {a}" for a in lat["assumptions"]],
+            "",
+            "Sources:",
+            *[f"- {s}" for s in lat["sources"]],
+        ]
+    lines += [
+        "",
+        "## Per layer, per sample",
+        "",
+        *_table(LAYER_HEADER, layer_rows(report)),
+        "",
+        "![report](report.png)",
+        "",
+    ]
     warnings = [*report.get("warnings", []), *report.get("report_warnings", [])]
     if warnings:
         lines += ["## Warnings", "", *[f"- {w}" for w in warnings], ""]

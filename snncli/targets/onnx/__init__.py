@@ -33,13 +33,21 @@ NAME = "onnx"
 
 @dataclass(frozen=True)
 class OnnxOptions:
-    precision: str = field(default="float64", metadata={
-        "choices": tuple(PRECISIONS),
-        "help": "ONNX tensor type: float64 = the float target's arithmetic (convolutions unrolled into MatMul: ONNX "
-        "Runtime has no double Conv); float32 = native Conv nodes for GPU/NPU runtimes"})  # fmt: skip
-    ann_twin: bool = field(default=False, metadata={
-        "help": "write the ANN twin instead: the same layers and weights with ReLU in place of each spiking neuron "
-        "layer, one pass per inference (the energy report's baseline)"})  # fmt: skip
+    precision: str = field(
+        default="float64",
+        metadata={
+            "choices": tuple(PRECISIONS),
+            "help": "ONNX tensor type: float64 = the float target's arithmetic (convolutions unrolled into MatMul: ONNX "
+            "Runtime has no double Conv); float32 = native Conv nodes for GPU/NPU runtimes",
+        },
+    )
+    ann_twin: bool = field(
+        default=False,
+        metadata={
+            "help": "write the ANN twin instead: the same layers and weights with ReLU in place of each spiking neuron "
+            "layer, one pass per inference (the energy report's baseline)"
+        },
+    )
 
 
 @register

@@ -111,21 +111,34 @@ def build_model(program: Program, precision: str = "float64", ann_twin: bool = F
         b.nodes, f"snncli-{'ann-twin' if ann_twin else 'snn'}-step", b.inputs, b.outputs, initializer=b.inits
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="snncli")
-    helper.set_model_props(model, {"snncli": json.dumps({
-        "kind": "ann twin (one pass per inference)" if ann_twin else "snn, one time step per call",
-        "dt": program.dt, "reading": program.reading, "precision": precision, "states": b.states,
-        "time_steps": program.source.time_steps, "encoder": program.source.encoder,
-        "dataset": program.source.dataset,
-        "streaming": "call once per step; feed each output 'NAME:next' to the input 'NAME' of the next step "
-                     "(zeros at the start of a sample); the class is the argmax of y summed over the steps",
-    })})  # fmt: skip
+    helper.set_model_props(
+        model,
+        {
+            "snncli": json.dumps(
+                {
+                    "kind": "ann twin (one pass per inference)" if ann_twin else "snn, one time step per call",
+                    "dt": program.dt,
+                    "reading": program.reading,
+                    "precision": precision,
+                    "states": b.states,
+                    "time_steps": program.source.time_steps,
+                    "encoder": program.source.encoder,
+                    "dataset": program.source.dataset,
+                    "streaming": "call once per step; feed each output 'NAME:next' to the input 'NAME' of the next step "
+                    "(zeros at the start of a sample); the class is the argmax of y summed over the steps",
+                }
+            )
+        },
+    )
     return model
 
 
 def _gathered(b: _Builder, layer: Layer, program: Program, tensors: dict, delay_in: dict) -> str:
     """The sum of a layer's same-step inputs and its delayed inputs (the source's previous output)."""
-    parts = [tensors[src] if program.layer(src).out_shape == layer.in_shape else b.reshape(tensors[src], layer.in_shape)
-             for src in layer.inputs]  # fmt: skip
+    parts = [
+        tensors[src] if program.layer(src).out_shape == layer.in_shape else b.reshape(tensors[src], layer.in_shape)
+        for src in layer.inputs
+    ]
     for src in layer.delayed_inputs:
         prev = delay_in[src][0]
         parts.append(prev if program.layer(src).out_shape == layer.in_shape else b.reshape(prev, layer.in_shape))
