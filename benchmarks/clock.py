@@ -18,12 +18,15 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def single_thread() -> None:
-    """One thread for torch and (if not yet imported) BLAS: every framework gets the same single core."""
+    """One thread for torch and for the BLAS/OpenMP pools already loaded (threadpoolctl, which scikit-learn
+    brings): every framework gets the same single core."""
     for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 def cpu_seconds() -> float:
