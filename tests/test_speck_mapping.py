@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_speck_nets import dvs_cnn, nir_paper_cnn, pooled_cnn
+from test_speck_nets import build_net, dvs_cnn, nir_paper_cnn
 
 from snncli.errors import SnnCliError
 from snncli.targets.speck import mapping
 from snncli.targets.speck.layer import SpeckLayer
 from snncli.targets.speck.limits import LIMITS, chain_errors, check_network, layer_error, layer_errors, readout_error
 
-NETS = {"nir_paper_cnn": nir_paper_cnn, "pooled_cnn": pooled_cnn, "dvs_cnn": dvs_cnn}
+NETS = ("nir_paper_cnn", "pooled_cnn", "dvs_cnn")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def _one_line(exc) -> str:
 
 
 # ------------------------------------------------------------- by hand
-def test_nir_paper_cnn_memory_by_hand():
-    specs = [layer.spec for layer in nir_paper_cnn()]
+def test_nir_paper_cnn_memory_by_hand(conformance):
+    specs = [layer.spec for layer in nir_paper_cnn(conformance)]
     mem = [mapping.layer_memory(s) for s in specs]
     # kernel = c * 2**(ceil log2(k*k) + ceil log2(f)); neuron = f * 2**(ceil log2 h + ceil log2 w)
     assert [m.kernel for m in mem] == [
@@ -168,8 +168,8 @@ def test_network_too_large_for_the_cores():
 
 # ------------------------------------------------------------- vs Sinabs
 @pytest.mark.parametrize("net", sorted(NETS))
-def test_memory_and_cores_match_sinabs(reference, net):
-    layers = NETS[net]()
+def test_memory_and_cores_match_sinabs(reference, net, request):
+    layers = build_net(net, request)
     specs = [layer.spec for layer in layers]
     got = reference.sinabs_mapping(layers)
     assert got["error"] is None
@@ -179,9 +179,9 @@ def test_memory_and_cores_match_sinabs(reference, net):
     assert got["cores"] == mapping.assign_cores(specs)
 
 
-def test_readout_widening_matches_sinabs(reference):
-    specs = [layer.spec for layer in nir_paper_cnn()]
-    got = reference.sinabs_mapping(nir_paper_cnn(), readout=True)
+def test_readout_widening_matches_sinabs(reference, conformance):
+    specs = [layer.spec for layer in nir_paper_cnn(conformance)]
+    got = reference.sinabs_mapping(nir_paper_cnn(conformance), readout=True)
     last = mapping.layer_memory(specs[-1], readout=True)
     assert mapping.readout_channels(10) == 37
     assert got["memory"]["fc11"] == {"kernel": last.kernel, "neuron": last.neuron, "bias": last.bias}

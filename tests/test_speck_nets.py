@@ -1,7 +1,9 @@
 """Integer Speck networks for the Speck tests: the NIR paper's N-MNIST CNN and two others.
 
 Inputs are random integer event frames (the tests check arithmetic, mapping and
-bit-exactness, not accuracy): no dataset is involved.
+bit-exactness, not accuracy): no dataset is involved.  The NIR paper's network is read
+from the conformance folder, which tests reach only through the ``conformance``
+fixture (:func:`build_net`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,6 @@ import pytest
 
 from snncli.targets.speck.network import IntegerLayer
 
-CONF = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "nir-paper"
-if not CONF.is_dir():
-    CONF = Path("/work/shared/conformance/nir-paper")
-
 
 def _q8(w: np.ndarray) -> tuple[np.ndarray, float]:
     """Scale to the full 8-bit range (max |w| -> 127) and round: the integer weights and the scale."""
@@ -25,14 +23,14 @@ def _q8(w: np.ndarray) -> tuple[np.ndarray, float]:
     return np.round(w * s).astype(np.int64), s
 
 
-def nir_paper_cnn() -> list[IntegerLayer]:
+def nir_paper_cnn(conformance: Path) -> list[IntegerLayer]:
     """``cnn_sinabs.nir`` (README section 02) with integer weights: per layer the weights scaled
     to 127 and the thresholds (1.0) by the same factor, rounded down; the all-zero biases kept
     (they use bias memory, as in Sinabs); ``min_v_mem`` Sinabs' default (-32768).
 
     Conv2d(2->16, k5, s2, p1) -> IAF -> Conv2d(16->16, k3, p1) -> IAF -> SumPool2d(2) -> Conv2d(16->8,
     k3, p1) -> IAF -> SumPool2d(2) -> Flatten -> Linear(128->256) -> IAF -> Linear(256->10) -> IAF."""
-    path = CONF / "cnn_sinabs.nir"
+    path = conformance / "cnn_sinabs.nir"
     if not path.exists():
         pytest.skip(f"conformance file {path} not present")
     g = nir.read(str(path), type_check=False)
@@ -118,8 +116,15 @@ def events(shape, steps: int, batch: int, p: float, seed: int = 0, max_count: in
     return (rng.random(full) < p) * rng.integers(1, max_count + 1, size=full)
 
 
-def test_nir_paper_cnn_matches_its_description():
-    layers = nir_paper_cnn()
+def build_net(name: str, request) -> list[IntegerLayer]:
+    """The test network ``name``; the NIR paper's through the ``conformance`` fixture."""
+    if name == "nir_paper_cnn":
+        return nir_paper_cnn(request.getfixturevalue("conformance"))
+    return {"pooled_cnn": pooled_cnn, "dvs_cnn": dvs_cnn}[name]()
+
+
+def test_nir_paper_cnn_matches_its_description(conformance):
+    layers = nir_paper_cnn(conformance)
     specs = [layer.spec for layer in layers]
     assert [layer.kind for layer in layers] == ["conv", "conv", "conv", "linear", "linear"]
     assert [s.neuron_shape for s in specs] == [(16, 16, 16), (16, 16, 16), (8, 8, 8), (256, 1, 1), (10, 1, 1)]
@@ -130,10 +135,10 @@ def test_nir_paper_cnn_matches_its_description():
         assert np.abs(layer.weight).max() == 127 and layer.bias is not None and not layer.bias.any()
 
 
-def test_example_networks_chain():
+def test_example_networks_chain(conformance):
     from snncli.targets.speck.limits import check_network
     from snncli.targets.speck.network import check_chain
 
-    for net in (nir_paper_cnn(), pooled_cnn(), dvs_cnn()):
+    for net in (nir_paper_cnn(conformance), pooled_cnn(), dvs_cnn()):
         check_chain(net)
         check_network([layer.spec for layer in net])

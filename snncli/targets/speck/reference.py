@@ -320,3 +320,12 @@ def sinabs_mapping(layers: Sequence[IntegerLayer | SpeckLayer], readout: bool = 
     except ValueError as exc:  # mapping.py 226-230: "No valid mapping found."
         error = str(exc)
     return {"memory": memory, "cores": cores, "error": error}
+
+
+def sinabs_problem() -> str | None:
+    """None if Sinabs' DynapCNN backend imports here (without samna), else one line why not (``snncli doctor``)."""
+    try:
+        import_dynapcnn()
+    except SnnCliError as exc:
+        return str(exc)
+    return None
