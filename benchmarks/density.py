@@ -239,8 +239,8 @@ def measure(
 def run(quick: bool = False) -> dict:
     single_thread()
     densities = (0.01, 0.1) if quick else (0.003, 0.01, 0.03, 0.1, 0.3)
-    repeats = 2 if quick else 5
-    steps, samples = (10, 16) if quick else (20, 32)
+    repeats = 3 if quick else 5
+    steps, samples = (20, 32) if quick else (20, 64)
     return {net: measure(net, densities, steps, samples, repeats) for net in ("mlp", "cnn")}
 
 

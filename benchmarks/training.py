@@ -128,7 +128,7 @@ FRAMEWORKS = {"snncli": snncli_step, "snntorch": snntorch_step, "spikingjelly": 
 
 def run(quick: bool = False) -> dict:
     single_thread()
-    batches, repeats = (6, 3) if quick else (20, 5)
+    batches, repeats = (20, 3) if quick else (40, 5)
     torch.manual_seed(0)
     x, y = _data(batches + 2)
     steps = {name: make() for name, make in FRAMEWORKS.items()}
