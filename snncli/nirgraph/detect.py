@@ -102,7 +102,7 @@ def _ask(what: str, names, why: str) -> str:
 
 def _mixed(facts, shown) -> Detection:
     """Nodes that fit different producers: read as the spec, and say which readings the nodes suggest."""
-    suggested = list(dict.fromkeys(_readings_of(p)[0] for f in facts for p in f.strong))[:3]
+    suggested = list(dict.fromkeys(_readings_of(p)[0] for f in facts for p in f.strong))[:2]  # with nir: 3
     if not suggested:
         return Detection(None, DEFAULT_READING, (DEFAULT_READING,), None, None, shown, facts)
     per_node = "; ".join(f"{f.name!r} fits {'/'.join(f.fits) or 'none'}" for f in facts)

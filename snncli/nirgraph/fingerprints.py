@@ -210,9 +210,8 @@ def evidence(graph: CheckedGraph) -> dict[str, str]:
     names = [g.name for g in graph.nodes if g.kind not in ("Input", "Output")]
     inputs = [g.name for g in graph.nodes if g.kind == "Input"]
     found = {}
-    producer = str(graph.metadata.get("producer", ""))
-    if producer.startswith("snncli"):
-        found["spikingjelly"] = f"metadata says producer {producer!r} (snncli's models are SpikingJelly's)"
+    if graph.metadata:  # written by snncli before it recorded readings: its models are SpikingJelly's
+        found["spikingjelly"] = "metadata['snncli'] (snncli's graphs are SpikingJelly models)"
     if any(_ROCKPOOL_NAME.match(n) for n in names):
         found["rockpool"] = "node names N_<Class>Torch (Rockpool's modules)"
     if any(_NIRTORCH2_NAME.match(n) for n in names + inputs):
