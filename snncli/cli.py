@@ -183,7 +183,7 @@ def _add_target_options(p) -> None:
     for key, f in fields.items():
         owners = "/".join(seen[key])
         flag = f.metadata.get("flag") or "--" + key.replace("_", "-")
-        text = f"{owners}: {f.metadata.get('help', key)} (default: {f.default})"
+        text = f"{owners}: {f.metadata.get('help', key)} (default: {f.default})".replace("%", "%%")
         if f.type in (bool, "bool"):
             p.add_argument(flag, dest=f"target_{key}", action="store_true", default=None, help=text)
         else:
@@ -237,7 +237,7 @@ def _train_parser(p) -> None:
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         text = f.metadata.get("help", f"config key {f.name}")
-        text = f"{text} (default: {default})"
+        text = f"{text} (default: {default})".replace("%", "%%")  # argparse formats help with %
         kind = str(f.type)
         if kind.startswith("bool"):
             group.add_argument(flag, dest=f"cfg_{f.name}", action=argparse.BooleanOptionalAction, default=None, help=text)
