@@ -15,7 +15,9 @@ pytest.importorskip("onnxruntime")
 from nets import braille, cnn, lower, mlp  # noqa: E402
 
 from snncli.cli import main  # noqa: E402
+from snncli.errors import SnnCliError  # noqa: E402
 from snncli.hwsim.simulate import simulate  # noqa: E402
+from snncli.nirgraph.readings import READINGS  # noqa: E402
 from snncli.targets import get_target  # noqa: E402
 from snncli.targets.onnx.graph import build_model  # noqa: E402
 from snncli.targets.onnx.runtime import Stepper  # noqa: E402
@@ -45,6 +47,23 @@ def _spikes_equal_hwsim(program, x):
 def test_float64_onnx_spikes_equal_hwsim(graph):
     program = lower(graph, "onnx")
     _spikes_equal_hwsim(program, _drive(program.input_layers[0].out_shape))
+
+
+@pytest.mark.parametrize("reading", list(READINGS))
+def test_every_reading_is_written_exactly_or_refused_in_one_line(reading):
+    """Several spikes per step and firing at >= (Sinabs, Rockpool) are written; what the writer does not
+    implement (snnTorch's late resets, a non-zero initial voltage) is refused, never approximated."""
+    try:
+        program = lower(mlp(neuron="if"), "onnx", reading=reading)
+    except SnnCliError:
+        pytest.skip(f"the float target does not lower this graph under {reading}")
+    try:
+        build_model(program)
+    except SnnCliError as exc:
+        assert "onnx target" in str(exc) or "ONNX" in str(exc)
+        return
+    x = _drive(program.input_layers[0].out_shape) * 1e-4  # r = 1/dt: per-step readings integrate x / dt
+    _spikes_equal_hwsim(program, x)
 
 
 def test_recurrent_net_streams_its_delayed_edge_as_a_state(conformance):
