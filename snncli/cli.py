@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     _train_parser(command("train", cmd_train, "train an SNN with surrogate gradients (BPTT)", TRAIN_HELP))
+    _convert_parser(command("convert", cmd_convert, "convert a trained ReLU network to an SNN (ann2snn)", CONVERT_HELP))
     _export_parser(command("export", cmd_export, "export a run or a .nir graph to a target's artifact", EXPORT_HELP))
     _simulate_parser(command("simulate", cmd_simulate, "run a NIR graph or Program event by event in hwsim",
                              SIMULATE_HELP))
@@ -224,14 +225,19 @@ checkpoints/, metrics.json and training_curves.png; --resume continues a killed 
 
 
 def _train_parser(p) -> None:
-    from snncli.trainer.config import TrainConfig
-
     p.add_argument("--run-dir", required=True, help="directory for the run's config, checkpoints and metrics")
     p.add_argument("--config", help="YAML file with training settings (unknown keys are an error)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key listed below, with a YAML value (e.g. --set hidden=[64,32])")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_config_flags(p)
+
+
+def _add_config_flags(p) -> None:
+    """One flag per field of the training config (help, default and choices from the field)."""
+    from snncli.trainer.config import TrainConfig
+
     group = p.add_argument_group("training settings (config keys)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -248,6 +254,26 @@ def _train_parser(p) -> None:
             parse = {"int": _number(int, what="an integer"), "float": _number(float)}.get(base, str)
             group.add_argument(flag, dest=f"cfg_{f.name}", type=parse, default=None, help=text,
                                choices=f.metadata.get("choices"))
+
+
+CONVERT_HELP = """\
+ANN-to-SNN conversion with SpikingJelly's ann2snn: train a ReLU network of the same
+architecture as the config's model (mlp or cnn) on the dataset -- or take one with
+--ann ANN.pt from an earlier conversion --, convert it (normalisation: --ann2snn-mode), fold
+the scales into the weights, and write the result as an ordinary run of IF neurons
+(threshold 1, reset by subtraction, direct input, --time-steps steps): export, simulate
+and parity take it like any trained run.
+"""
+
+
+def _convert_parser(p) -> None:
+    p.add_argument("--run-dir", required=True, help="directory for the converted run")
+    p.add_argument("--config", help="YAML file with settings (model, dataset, ann_epochs, ...)")
+    p.add_argument("--ann", metavar="ANN.pt", help="a ReLU network's weights written by an earlier convert (ann.pt)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key listed below, with a YAML value")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_config_flags(p)
 
 
 EXPORT_HELP = """\
@@ -358,6 +384,18 @@ def cmd_train(args, console):
     s = result.summary
     print(f"trained {result.model} on {result.dataset}: test accuracy {100 * result.accuracy:.2f} % "
           f"({s['epochs']} epochs, {s['seconds']:.0f} s); run in {args.run_dir}")
+    return result
+
+
+def cmd_convert(args, console):
+    from snncli.commands.convert import ConvertRequest, convert
+
+    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
+    result = convert(ConvertRequest(args.run_dir, args.config, overrides, tuple(args.set), args.ann,
+                                    not args.no_progress))
+    s = result.summary
+    print(f"converted a ReLU {result.model} (test {100 * s['ann_test_accuracy']:.2f} %) to IF neurons over "
+          f"{s['time_steps']} steps: test accuracy {100 * s['test_accuracy']:.2f} %; run in {args.run_dir}")
     return result
 
 

@@ -224,7 +224,7 @@ def test_qat_fine_tuning_from_a_run_keeps_its_settings_and_runs_exactly_on_loihi
     assert not passed and "exceeds the tolerance" in text  # a failing parity points at the fix
     assert f"--init-from {tmp_path / 'float'} --qat-bits 8" in advice
     code, _, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "x"), "--init-from", str(tmp_path / "nope"))
-    _assert_clean_error(code, err, "--init-from", "not a training run")
+    _assert_clean_error(code, err, "init_from", "not a training run")
     assert not (tmp_path / "x").exists()
 
 
