@@ -202,6 +202,23 @@ def test_refusals_one_line():
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_hwsim_equals_the_plain_numpy_forward(seed):
+    """hwsim's layer-major run of a Speck Program == network.run_network, the rules written plainly step by
+    step (no Sinabs needed), including saturation of the 16-bit state."""
+    from snncli.targets.speck.network import run_network
+
+    for graph, reading in ((cnn(shape=(2, 16, 16), seed=seed), "nir"), (_per_step(strided_cnn(seed)), "sinabs-floor")):
+        program = lower(_frames_graph(graph), "speck", reading=reading)
+        x = events(tuple(graph.nodes["input"].input_type["input"]), 12, 5, 0.3, seed=seed, max_count=4)
+        ours = Simulator(program).run(x.astype(np.float64), record=True).records
+        plain = run_network(integer_layers(program), x)
+        for layer in program.neuron_layers:
+            got = ours[layer.name]["out"]
+            assert got.sum() > 0
+            np.testing.assert_array_equal(got, plain[layer.name].reshape(got.shape))
+
+
 # ------------------------------------------------ hwsim == Sinabs, spike for spike
 @pytest.mark.parametrize("build, reading", [(lambda: cnn(shape=(2, 16, 16), seed=1), "nir"),
                                             (lambda: _per_step(cnn(shape=(2, 16, 16), seed=5, pool="avg")), "sinabs"),
