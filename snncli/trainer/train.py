@@ -79,7 +79,10 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise SnnCliError(f"device {cfg.device!r} requested but this torch sees no CUDA GPU; use --device cpu or auto")
-    return torch.device(cfg.device)
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and device.index is None:  # plain "cuda": this process's GPU (torch wants an index)
+        device = torch.device("cuda", local_rank)
+    return device
 
 
 def _seed(*parts: int) -> int:
