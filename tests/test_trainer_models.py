@@ -252,3 +252,25 @@ def test_cifar_missing_or_corrupt_data_says_where_to_put_which_files(tmp_path):
     (folder / "test.bin").write_bytes(b"\0" * 3000)
     with pytest.raises(SnnCliError, match=r"not a whole number of cifar100 records of 3074 bytes"):
         load_dataset("cifar100", str(tmp_path))
+
+
+def test_masked_psn_mask_ramps_during_training_and_is_full_when_evaluated(tmp_path, monkeypatch):
+    """psn_mask_ramp: lambda rises 0 -> 1 over that fraction of the steps; validation, test and the
+    reloaded checkpoint all see lambda = 1."""
+    seen = []
+    forward = neuron.MaskedPSN.forward
+
+    def spy(self, *args, **kwargs):
+        seen.append((self.training, float(self.lambda_)))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(neuron.MaskedPSN, "forward", spy)
+    cfg = load_config(None, {"neuron": "masked-psn", "epochs": 2, "limit_train": 200, "limit_test": 40,
+                             "batch_size": 20, "hidden": [16], "psn_mask_ramp": 0.5})  # fmt: skip
+    train(cfg, tmp_path / "run", progress=False)
+    training = [lam for is_training, lam in seen if is_training][::2]  # two MaskedPSN layers per forward
+    assert training[0] == 0.0 and training[-1] == 1.0 and np.all(np.diff(training) >= 0)
+    assert 0.4 < np.mean(np.array(training) < 1.0) < 0.6  # the ramp takes half of the steps
+    assert all(lam == 1.0 for is_training, lam in seen if not is_training)
+    model, _, _ = load_trained(tmp_path / "run")
+    assert all(m.lambda_ == 1.0 for m in model.modules() if isinstance(m, neuron.MaskedPSN))

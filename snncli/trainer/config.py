@@ -122,6 +122,13 @@ class TrainConfig:
             "help": "masked-psn / sliding-psn: order k, the number of steps (this one and k-1 before) each step's input mixes"
         },
     )
+    psn_mask_ramp: float = field(
+        default=0.5,
+        metadata={
+            "help": "masked-psn: lambda of the progressive mask rises linearly from 0 to 1 over this fraction of "
+            "the training steps (Fang et al. 2023); 0 masks from the start; evaluation always uses lambda = 1"
+        },
+    )
     # input
     encoder: str = field(
         default="direct",
@@ -287,6 +294,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "weight_decay": (0.0, _INF, True, False),
     "qat_bits": (MIN_QAT_BITS, MAX_QAT_BITS, True, True),
     "psn_order": (1, 10_000, True, True),
+    "psn_mask_ramp": (0.0, 1.0, True, True),
     "embed_dim": (8, 65_536, True, True),
     "num_heads": (1, 1024, True, True),
     "depth": (1, 1024, True, True),

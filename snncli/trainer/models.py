@@ -66,9 +66,9 @@ def make_neuron(cfg: TrainConfig) -> nn.Module:
 def make_psn(cfg: TrainConfig) -> nn.Module:
     """SpikingJelly's PSN / MaskedPSN / SlidingPSN in multi-step mode, T = ``cfg.time_steps``.
 
-    ``MaskedPSN`` starts fully masked (``lambda_ = 1``); the paper ramps ``lambda_``
-    from 0 to 1 during training, which :func:`set_masked_psn_lambda` does when a
-    training loop calls it.
+    ``MaskedPSN`` is built fully masked (``lambda_ = 1``, the model a checkpoint reloads);
+    the training loop ramps ``lambda_`` from 0 to 1 as the paper does (``psn_mask_ramp``,
+    :func:`set_masked_psn_lambda`).
     """
     surrogate_function = SURROGATE_CLASSES[cfg.surrogate]()
     if cfg.neuron == "psn":

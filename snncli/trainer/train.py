@@ -66,7 +66,7 @@ from snncli.errors import SnnCliError
 from snncli.trainer import qat
 from snncli.trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_metrics
 from snncli.trainer.config import RUNTIME_KEYS, TrainConfig, load_config, save_config, show
-from snncli.trainer.models import FiringRates, build_model, predict, spike_counts
+from snncli.trainer.models import FiringRates, build_model, predict, set_masked_psn_lambda, spike_counts
 from snncli.trainer.plots import plot_training_curves
 
 # Seed streams: (seed, stream, ...) -> generator seeds that never collide with (seed, epoch[, rank]).
@@ -173,6 +173,7 @@ def _evaluate_split(model, x, y, cfg, device, stream: int) -> dict:
     gen = torch.Generator(device=device).manual_seed(_seed(cfg.seed, stream))
     was_training = model.training
     model.eval()
+    set_masked_psn_lambda(model, 1.0)  # evaluated fully masked: the model a checkpoint reloads
     with FiringRates(model) as fr:
         loss_sum, correct, seen = _run_batches(model, _eval_loader(x, y, cfg), encoder_from_config(cfg), device, gen)
     model.train(was_training)
@@ -769,6 +770,8 @@ def _gradient_step(net, optimizer, cfg: TrainConfig, first_step: int, total_step
     counter = [first_step]
 
     def step(x, y):
+        if cfg.psn_mask_ramp > 0:  # masked PSN: lambda rises 0 -> 1 over the first psn_mask_ramp of the steps
+            set_masked_psn_lambda(net, min(1.0, counter[0] / (cfg.psn_mask_ramp * total_steps)))
         out = net(x)
         loss = F.cross_entropy(spike_counts(out), y)
         for group in optimizer.param_groups:
