@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from snncli.commands.console import Console
-from snncli.core.files import read_json
+from snncli.core.files import check_output_dir, read_json
 from snncli.errors import SnnCliError
 from snncli.hwsim.energy import BUILTIN, get_profile, load_profile_file
 from snncli.hwsim.report import build_report, write_report
@@ -42,6 +42,7 @@ class ReportResult:
 
 def report(req: ReportRequest, console: Console | None = None) -> ReportResult:
     console = console or Console()
+    check_output_dir(req.output_dir, "report folder")
     own = [p for path in req.profile_files for p in load_profile_file(path)]
     extra = {p.name: p for p in own}
     names = req.profiles if req.profiles is not None else (*DEFAULT_PROFILES, *extra)

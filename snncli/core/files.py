@@ -44,6 +44,20 @@ def check_output_path(path: str | os.PathLike, what: str = "output file") -> str
     return path
 
 
+def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> str:
+    """Fail early when ``path`` cannot become a folder of outputs: a file in its place, or a
+    missing or unwritable parent (the folder itself is created by the writer)."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SnnCliError(f"{what} {path} is a file, not a folder; choose another name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise SnnCliError(f"{what} {path}: folder {parent} does not exist; create it first")
+    if not os.access(path if os.path.isdir(path) else parent, os.W_OK):
+        raise SnnCliError(f"{what} {path} is not writable")
+    return path
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into
     place with mode ``0666 & ~umask``: a crash or an error never leaves a half-written
