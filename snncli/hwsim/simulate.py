@@ -4,32 +4,38 @@ Layers run in *groups*, in dependency order (every edge, same-step or delayed):
 
 * a layer outside any loop runs over the whole time window at once (layer-major):
   a synaptic layer's input for all ``T`` steps goes through its fan-out table in one
-  call (a sparse product over the events when few inputs are active, one BLAS
-  product when many are), then a neuron layer's recursion runs over time;
+  call (a compiled kernel over the events when few inputs are active, one BLAS
+  product when many are: :mod:`snncli.hwsim.kernels`), then a neuron layer's
+  recursion runs over time in one compiled loop (the model's ``window``, bit for bit
+  its ``step``; ``step`` T times for a model without one);
 * a recurrent loop (layers that reach each other through delayed edges) runs step
   by step (step-major), as it must.
 
 A delayed edge reads its source's previous step (zero at step 0).  Spikes and
 voltages do not depend on the grouping: each layer computes exactly what a
 step-by-step run computes.  The counters count events (what the chip does), not
-the work hwsim does.  hwsim reads nothing but the Program: no torch, no NIR.
+the work hwsim does; the kernels count them in the pass that delivers them.
+Batches run one after another (:meth:`Simulator.stream`: a dataset encoded batch by
+batch never exists whole).  Records keep spikes as bool (counts as small integers)
+and states in the width the model gives them (the chip's).  hwsim reads nothing but
+the Program: no torch, no NIR.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from snncli.core.program import SYNAPTIC, Layer, Program, neuron_model
 from snncli.errors import SnnCliError
 from snncli.hwsim.counters import LayerCounters, totals
+from snncli.hwsim.kernels import Counts, FanOut, propagate
 from snncli.hwsim.synapses import build_table
 
-WINDOW_BYTES = 1 << 28  # one layer's [T, batch, *shape] float64 output stays below this: the batch shrinks
-DENSE_ENTRIES = 1 << 24  # a fan-out table this small is also kept as a dense matrix for BLAS
-DENSE_ABOVE = 0.05  # ... and used when more than this fraction of the input is non-zero
+WINDOW_BYTES = 1 << 26  # one layer's [T, batch, *shape] float64 output stays below this: the batch shrinks
+DENSE_ENTRIES = 1 << 24  # a fan-out table this small is also kept as a dense matrix (rows to add, or BLAS)
 
 
 @dataclass
@@ -131,9 +137,8 @@ class Simulator:
             )
         self.input, self.output = inputs[0], outputs[0]
         self.groups = execution_groups(program)
-        self.tables = {layer.name: build_table(layer) for layer in program.layers}
-        self.fanout = {name: np.diff(t.indptr).astype(np.int64) for name, t in self.tables.items() if t is not None}
-        self._dense: dict[str, np.ndarray] = {}
+        self.tables = {layer.name: build_table(layer) for layer in program.layers}  # scipy CSR, or None
+        self._fanouts = {name: FanOut(t, DENSE_ENTRIES) for name, t in self.tables.items() if t is not None}
         self.models = {layer.name: neuron_model(layer.neuron.model) for layer in program.neuron_layers}
         self.event_inputs = _event_inputs(program)
         self._delivered: dict[str, int] = {}  # events delivered to an event-driven neuron layer, not yet counted
@@ -141,36 +146,59 @@ class Simulator:
 
     # ------------------------------------------------------------------ running
     def run(self, x: np.ndarray, batch_size: int = 256, record: bool = False, progress=None) -> SimResult:
-        """Run ``x`` of shape ``[T, N, *input_shape]`` (spikes or currents).
+        """Run ``x`` of shape ``[T, N, *input_shape]`` (spikes or currents), ``batch_size`` samples at a time.
 
         ``progress``: optional callable advanced by the number of samples done.
         """
         x = check_input(self.program, x)
-        steps, samples = x.shape[:2]
+        size = self.batch_limit(x.shape[0], batch_size)
+        return self.stream((x[:, start : start + size] for start in range(0, x.shape[1], size)), record, progress)
+
+    def batch_limit(self, steps: int, batch_size: int) -> int:
+        """``batch_size``, lowered so that one layer's output over the window stays below :data:`WINDOW_BYTES`."""
         largest = max(layer.size for layer in self.program.layers)
-        batch_size = max(1, min(int(batch_size), WINDOW_BYTES // (8 * steps * largest)))
+        return max(1, min(int(batch_size), WINDOW_BYTES // (8 * steps * largest)))
+
+    def stream(self, batches: Iterable[np.ndarray], record: bool = False, progress=None) -> SimResult:
+        """Run ``batches`` (arrays ``[T, n, *input_shape]``, the same ``T``) one after another, as one run:
+        counters summed, outputs (and records) joined along the sample axis.  A dataset encoded batch by
+        batch goes through without ever existing whole."""
         counters = {
             layer.name: LayerCounters(layer.name, layer.kind, neurons=layer.size if layer.kind == "neuron" else 0,
                                       synapses=self.tables[layer.name].nnz if layer.kind in SYNAPTIC else 0)
             for layer in self.program.layers
         }  # fmt: skip
-        outputs, records = [], {} if record else None
+        outputs, records, steps = [], {}, None
         self._clipped = 0
-        for start in range(0, samples, batch_size):
-            outs, states = self._run_batch(x[:, start : start + batch_size], counters, record)
-            outputs.append(outs[self.output.name])
-            if record:
-                for layer in self.program.layers:
-                    rec = records.setdefault(layer.name, {"out": []})
-                    rec["out"].append(outs[layer.name])
-                    for key, value in states.get(layer.name, {}).items():
-                        rec.setdefault(key, []).append(value)
-            if progress is not None:
-                progress(min(batch_size, samples - start))
-        if record:
-            records = {n: {k: np.concatenate(v, axis=1) for k, v in r.items()} for n, r in records.items()}
-        return SimResult(np.concatenate(outputs, axis=1), [counters[layer.name] for layer in self.program.layers],
-                         samples, steps, records, self._clipped)
+        for batch in batches:
+            batch = check_input(self.program, batch)
+            if steps is not None and batch.shape[0] != steps:
+                raise SnnCliError(f"a batch has {batch.shape[0]} steps, the ones before it {steps}: one run has one T")
+            steps = batch.shape[0]
+            size = self.batch_limit(steps, batch.shape[1])
+            for start in range(0, batch.shape[1], size):
+                outs, states = self._run_batch(batch[:, start : start + size], counters, record)
+                outputs.append(outs[self.output.name])
+                if record:
+                    self._keep(records, outs, states)
+                if progress is not None:
+                    progress(min(size, batch.shape[1] - start))
+        if steps is None:
+            raise SnnCliError("no input to simulate: the data has no samples")
+        joined = {n: {k: np.concatenate(v, axis=1) for k, v in r.items()} for n, r in records.items()} if record else None
+        output = np.concatenate(outputs, axis=1)
+        return SimResult(output, [counters[layer.name] for layer in self.program.layers], output.shape[1], steps,
+                         joined, self._clipped)
+
+    def _keep(self, records: dict, outs: dict, states: dict) -> None:
+        """Add one batch's outputs and states to ``records``: spikes narrowed (:func:`spike_record`), states as the
+        model gives them."""
+        for layer in self.program.layers:
+            rec = records.setdefault(layer.name, {"out": []})
+            spiking = layer.kind == "neuron" and getattr(layer.neuron, "spiking", True)
+            rec["out"].append(spike_record(outs[layer.name]) if spiking else outs[layer.name])
+            for key, value in states.get(layer.name, {}).items():
+                rec.setdefault(key, []).append(value)
 
     def _run_batch(self, x: np.ndarray, counters: dict, record: bool):
         steps, batch = x.shape[:2]
@@ -190,16 +218,20 @@ class Simulator:
                 for layer in group:
                     inp = self._gather(layer, outs, t, t + 1, batch)
                     outs[layer.name][t] = self._apply(layer, inp, states, counters[layer.name], recorded)[0]
-        stacked = {name: {key: np.stack(v) for key, v in rec.items()} for name, rec in (recorded or {}).items()}
-        return outs, stacked
+        joined = {name: {key: np.concatenate(v) for key, v in rec.items()} for name, rec in (recorded or {}).items()}
+        return outs, joined
 
     @staticmethod
     def _gather(layer: Layer, outs: dict, start: int, stop: int, batch: int) -> np.ndarray:
         """Input of steps ``[start, stop)``: the sum of the same-step sources' outputs and of the
-        delayed sources' outputs one step earlier (nothing at step 0)."""
-        total = np.zeros((stop - start, batch, *layer.in_shape))
+        delayed sources' outputs one step earlier (nothing at step 0).  One same-step source: its
+        output itself (a view, no copy)."""
+        shape = (stop - start, batch, *layer.in_shape)
+        if len(layer.inputs) == 1 and not layer.delayed_inputs:
+            return outs[layer.inputs[0]][start:stop].reshape(shape)
+        total = np.zeros(shape)
         for src in layer.inputs:
-            total += outs[src][start:stop].reshape(total.shape)
+            total += outs[src][start:stop].reshape(shape)
         for src in layer.delayed_inputs:
             lo = max(start - 1, 0)
             total[lo + 1 - start :] += outs[src][lo : stop - 1].reshape(-1, batch, *layer.in_shape)
@@ -219,12 +251,12 @@ class Simulator:
             return np.clip(levels, 0, top)
         if kind == "neuron":
             return self._neurons(layer, inp, states, counter, recorded)
-        table = self.tables[layer.name]
+        table = self._fanouts.get(layer.name)
         if table is not None:
-            rows = inp.reshape(steps * batch, -1)
+            out, counts = propagate(table, inp.reshape(steps * batch, -1))
             if kind in SYNAPTIC:
-                self._count_synaptic(layer.name, rows, counter)
-            out = self._multiply(layer.name, rows, table).reshape(steps, batch, *layer.out_shape)
+                self._count_synaptic(layer.name, counts, counter)
+            out = out.reshape(steps, batch, *layer.out_shape)
             if kind in SYNAPTIC and op.bias is not None:
                 out += op.bias.reshape(-1, 1, 1) if kind == "conv2d" else op.bias
             return out
@@ -240,58 +272,67 @@ class Simulator:
         """The neuron recursion over the steps of ``inp``, from the layer's carried state; with
         ``recorded``, every per-neuron state variable after each step (``v``, ``i``, ``u``, ...)."""
         model, params = self.models[layer.name], layer.neuron
-        out = np.empty(inp.shape)
-        state = states[layer.name]
-        for t in range(inp.shape[0]):
-            state, out[t] = model.step(state, inp[t], params)
-            updates = model.updates(inp[t], params) if model.updates is not None else inp[t].size
-            n_states = sum(np.ndim(v) > 0 for v in state.values())  # per-neuron state variables
-            counter.neuron_updates += updates
-            counter.state_reads += updates * n_states
-            counter.state_writes += updates * n_states
-            if recorded is not None:
-                rec = recorded.setdefault(layer.name, {})
-                for key, value in state.items():
-                    if np.ndim(value) > 0:
-                        rec.setdefault(key, []).append(value)
+        if model.window is not None:
+            state, out, rec = model.window(states[layer.name], inp, params, recorded is not None)
+        else:
+            state, out, rec = _step_by_step(model, states[layer.name], inp, params, recorded is not None)
         states[layer.name] = state
-        delivered = self._delivered.pop(layer.name, 0)  # event-driven: one state update per event and target
-        n_states = sum(np.ndim(v) > 0 for v in state.values())
-        counter.neuron_updates += delivered
-        counter.state_reads += delivered * n_states
-        counter.state_writes += delivered * n_states
+        if recorded is not None:
+            for key, value in rec.items():
+                recorded.setdefault(layer.name, {}).setdefault(key, []).append(value)
+        if model.updates is None:
+            updates = inp.size
+        else:
+            updates = sum(int(model.updates(inp[t], params)) for t in range(inp.shape[0]))
+        updates += self._delivered.pop(layer.name, 0)  # event-driven: one state update per event and target
+        n_states = sum(np.ndim(v) > 0 for v in state.values())  # per-neuron state variables
+        counter.neuron_updates += updates
+        counter.state_reads += updates * n_states
+        counter.state_writes += updates * n_states
         if getattr(params, "spiking", True):
             counter.spikes += int(out.sum())
         return out
 
-    def _multiply(self, name: str, rows: np.ndarray, table: sp.csr_matrix) -> np.ndarray:
-        """``rows @ table``: over the events only (sparse) when few inputs are active, else one BLAS product."""
-        active = np.count_nonzero(rows)
-        if active == 0:
-            return np.zeros((rows.shape[0], table.shape[1]))
-        if active > DENSE_ABOVE * rows.size and table.shape[0] * table.shape[1] <= DENSE_ENTRIES:
-            if name not in self._dense:
-                self._dense[name] = table.toarray()
-            return rows @ self._dense[name]
-        return (sp.csr_matrix(rows) @ table).toarray()
-
-    def _count_synaptic(self, name: str, rows: np.ndarray, counter: LayerCounters) -> None:
+    def _count_synaptic(self, name: str, counts: Counts, counter: LayerCounters) -> None:
         target = self.event_inputs.get(name)
         if target is not None:  # event counts: n events at an input cost n x its fan-out accumulates
-            if rows.size and rows.min() < 0:
+            if counts.lowest < 0:
                 raise SnnCliError(f"layer {name!r} feeds event-driven neurons and received a negative value; "
                                   "its input must be event counts (integers >= 0)")
-            ops = int((rows @ self.fanout[name]).sum())
+            ops = int(counts.weighted)
             counter.sops += ops
             counter.weight_reads += ops
             self._delivered[target] = self._delivered.get(target, 0) + ops
             return
-        active = rows != 0
-        ops = active.astype(np.int64) @ self.fanout[name]  # per (step, sample)
-        binary = np.all((rows == 0) | (rows == 1) | (rows == -1), axis=1)
-        counter.sops += int(ops[binary].sum())
-        counter.macs += int(ops[~binary].sum())
-        counter.weight_reads += int(ops.sum())
+        counter.sops += counts.acs
+        counter.macs += counts.macs
+        counter.weight_reads += counts.acs + counts.macs
+
+
+def _step_by_step(model, state: dict, inp: np.ndarray, params, record: bool):
+    """``model.step`` over the steps of ``inp``: the window of a model without a compiled one."""
+    out = np.empty(inp.shape)
+    rec: dict[str, list] = {}
+    for t in range(inp.shape[0]):
+        state, out[t] = model.step(state, inp[t], params)
+        if record:
+            for key, value in state.items():
+                if np.ndim(value) > 0:
+                    rec.setdefault(key, []).append(value)
+    return state, out, {key: np.stack(v) for key, v in rec.items()}
+
+
+def spike_record(spikes: np.ndarray) -> np.ndarray:
+    """Spikes as bool when each is 0 or 1, counts in the narrowest signed integer type that holds them, else
+    unchanged (records of a long run stay small; bool and signed types do not wrap silently in arithmetic)."""
+    if spikes.size == 0:
+        return spikes
+    lo, hi = spikes.min(), spikes.max()
+    for dtype, top in ((np.bool_, 1), (np.int8, 127), (np.int16, 32767), (np.int32, 2**31 - 1)):
+        if lo >= 0 and hi <= top:
+            narrow = spikes.astype(dtype)
+            return narrow if np.array_equal(narrow, spikes) else spikes
+    return spikes
 
 
 def _event_inputs(program: Program) -> dict[str, str]:

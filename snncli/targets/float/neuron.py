@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
 
 from snncli.core.program import NeuronModel, array
 from snncli.errors import SnnCliError
+from snncli.hwsim.kernels import specialise
 
 RESETS = ("zero", "subtract", "late-subtract", "stale-subtract", "late-zero")
 FIRING = (">", ">=")
@@ -132,4 +134,94 @@ def step(state: dict, x: np.ndarray, p: FloatLIF):
     return state, s
 
 
-MODEL = NeuronModel(FloatLIF, init, step)
+# ---------------------------------------------------------------- the same rule over a time window, compiled
+def _window_kernel(with_current: bool, spiking: bool, reset: int, fire_ge: bool, multi: bool, with_min: bool,
+                   record: bool):
+    """:func:`step` over ``x [T, batch, n]`` for one combination of the rule's settings (``reset``: its index in
+    RESETS), neuron by neuron, in the same float64 operations in the same order (no fused multiply-add, no
+    reassociation: numba's default), states ``[batch, n]`` updated in place."""
+    late = spiking and reset in (2, 4)
+
+    def kernel(x, v, i, s, v_decay, v_gain, v_bias, i_decay, i_gain, thr, v_reset, v_min, out, rec_v, rec_i, rec_s):
+        for t in range(x.shape[0]):
+            for b in range(x.shape[1]):
+                for k in range(x.shape[2]):
+                    cur = x[t, b, k]
+                    if with_current:
+                        cur = i_decay[k] * i[b, k] + i_gain[k] * cur
+                        i[b, k] = cur
+                    u = v_decay[k] * v[b, k] + v_gain[k] * cur + v_bias[k]
+                    nv = u
+                    if spiking:
+                        th = thr[k]
+                        if reset == 3:  # stale-subtract: fire on u less the reset the last voltage implied
+                            nv = u - th * (1.0 if v[b, k] > th else 0.0)
+                        elif reset == 2:  # late-subtract
+                            nv = u - th * s[b, k]
+                        elif reset == 4:  # late-zero
+                            nv = u * (1.0 - s[b, k])
+                        fired = nv >= th if fire_ge else nv > th
+                        sp = 0.0
+                        if fired:
+                            sp = np.floor(nv / th) if multi else 1.0
+                        if reset == 3:
+                            nv = u - th * sp
+                        elif reset == 1:
+                            nv = nv - sp * th
+                        elif reset == 0 and sp > 0:
+                            nv = v_reset[k]
+                        if with_min and nv < v_min[k]:  # np.maximum(v, v_min)
+                            nv = v_min[k]
+                        if late:
+                            s[b, k] = sp
+                        out[t, b, k] = sp
+                    else:
+                        out[t, b, k] = u
+                    v[b, k] = nv
+                    if record:
+                        rec_v[t, b, k] = nv
+                        if with_current:
+                            rec_i[t, b, k] = cur
+                        if late:
+                            rec_s[t, b, k] = s[b, k]
+
+    return kernel
+
+
+_window = specialise(_window_kernel)
+
+
+@lru_cache(maxsize=256)
+def _coefficients(p: FloatLIF, shape: tuple) -> tuple:
+    """The parameters broadcast to the layer and flattened (cached per parameter record and shape)."""
+    n = int(np.prod(shape))
+
+    def flat(value):
+        if value is None:
+            return np.zeros(n)
+        return np.ascontiguousarray(np.broadcast_to(value, shape), dtype=np.float64).reshape(n)
+
+    return tuple(flat(getattr(p, key)) for key in ("v_decay", "v_gain", "v_bias", "i_decay", "i_gain", "v_threshold",
+                                                   "v_reset", "v_min"))
+
+
+def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False):
+    """:func:`step` over every step of ``x [T, batch, *shape]``, compiled (:data:`NeuronModel.window`)."""
+    steps, batch, *shape = x.shape
+    n = int(np.prod(shape, dtype=np.int64))
+    kernel = _window(p.i_decay is not None, p.spiking, RESETS.index(p.reset), p.fire == ">=", p.multi_spike,
+                     p.v_min is not None, bool(record))
+    xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
+    states = {key: np.array(value, dtype=np.float64).reshape(batch, n) for key, value in state.items()}
+    empty = np.zeros((batch, n))
+    out = np.empty((steps, batch, n))
+    rec = {key: np.empty((steps, batch, n) if record and key in state else (0, 0, 0)) for key in ("v", "i", "s")}
+    kernel(xs, states["v"], states.get("i", empty), states.get("s", empty), *_coefficients(p, tuple(shape)), out,
+           rec["v"], rec["i"], rec["s"])
+    full = (batch, *shape)
+    new = {key: value.reshape(full) for key, value in states.items()}
+    records = {key: rec[key].reshape(steps, *full) for key in state} if record else None
+    return new, out.reshape(steps, *full), records
+
+
+MODEL = NeuronModel(FloatLIF, init, step, window=window)

@@ -57,6 +57,7 @@ import numpy as np
 
 from snncli.core.program import NeuronModel, array
 from snncli.errors import SnnCliError
+from snncli.hwsim.kernels import specialise
 
 UV_BITS = 24  # AbstractPyLifModelFixed.uv_bitwidth
 MAX_UV = 1 << (UV_BITS - 1)  # 2**23, .max_uv_val
@@ -136,6 +137,13 @@ def effective_bias(bias_mant, bias_exp) -> np.ndarray:
     return i32(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)))
 
 
+NON_INTEGER_INPUT = (
+    "a Loihi neuron layer received non-integer synaptic input: the program was lowered for "
+    "binary spikes but got analog values; lower it with calibration data (or a graph whose "
+    "metadata names the 'direct' encoder) so that its input layer quantizes them as graded spikes"
+)
+
+
 def loihi_cuba_init(shape, batch: int, params: LoihiCuba) -> dict[str, np.ndarray]:
     """Zero current ``u`` and voltage ``v`` (Lava LIF defaults u=0, v=0), int64 [B, *shape];
     plus the step counter ``t`` (0-d) when the layer has ``reset_step``."""
@@ -152,13 +160,8 @@ def loihi_cuba_step(state: dict[str, np.ndarray], x: np.ndarray, params: LoihiCu
     ``x`` is the integer synaptic input ``a_in`` this step ([B, *shape]).  Returns ``(new_state, spikes)`` with int64 0/1 spikes.
     """
     x = np.asarray(x)
-    if x.dtype.kind == "f":
-        if not np.all(np.isfinite(x)) or not np.array_equal(x, np.round(x)):
-            raise SnnCliError(
-                "a Loihi neuron layer received non-integer synaptic input: the program was lowered for "
-                "binary spikes but got analog values; lower it with calibration data (or a graph whose "
-                "metadata names the 'direct' encoder) so that its input layer quantizes them as graded spikes"
-            )
+    if x.dtype.kind == "f" and (not np.all(np.isfinite(x)) or not np.array_equal(x, np.round(x))):
+        raise SnnCliError(NON_INTEGER_INPUT)
     a = x if x.dtype == np.int64 else x.astype(np.int64)
     lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
     if lo < -(1 << 31) or hi >= 1 << 31:  # the a_in message is int32 (PyDenseModelBitAcc.a_out)
@@ -234,4 +237,87 @@ def dense_accumulate(weights_eff: np.ndarray, spikes: np.ndarray, weight_exp: in
     return i32(acc)
 
 
-MODEL = NeuronModel(LoihiCuba, loihi_cuba_init, loihi_cuba_step)
+# ----------------------------------------------------------------- the neuron over a time window, compiled
+def _cuba_kernel(in_half: int, record: bool):
+    """:func:`loihi_cuba_step` over ``a_in [T, batch, n]`` (float64 holding integers), neuron by neuron, in int64:
+    the same rules, each wrap or saturation applied where the value leaves its range (elsewhere the
+    identity, as the step's whole-array shortcuts assume).  ``in_half``: ``2**(in_wrap_bits - 1)`` (0: no
+    Conv wrap); ``reset_at``: the window step at which ``u = v = 0`` (-1: none).  Returns whether some input
+    was not a finite integer (then nothing it computed means anything)."""
+    half32 = 1 << 31
+
+    def kernel(a_in, u, v, du_factor, dv_factor, bias, vth, reset_at, out, rec_u, rec_v):
+        bad = False
+        for t in range(a_in.shape[0]):
+            for b in range(a_in.shape[1]):
+                for k in range(a_in.shape[2]):
+                    x = a_in[t, b, k]
+                    bad |= x != np.floor(x) or x - x != 0.0
+                    a = np.int64(x)
+                    if a < -half32 or a >= half32:  # the a_in message is int32
+                        a = (a + half32) % (2 * half32) - half32
+                    if in_half > 0 and (a < -in_half or a >= in_half):  # PyConvModelFixed: signed_clamp(a, 24)
+                        a = (a + in_half) % (2 * in_half) - in_half
+                    uu = u[b, k]
+                    vv = v[b, k]
+                    if t == reset_at:  # LIFReset
+                        uu = 0
+                        vv = 0
+                    prod = uu * du_factor
+                    uu = (np.abs(prod) >> DECAY_SHIFT) * np.sign(prod)
+                    uu = uu + (a << ACT_SHIFT)
+                    if uu < -half32 or uu >= half32:
+                        uu = (uu + half32) % (2 * half32) - half32
+                    if uu > MAX_UV:
+                        uu = uu - 2 * MAX_UV
+                    elif uu <= -MAX_UV:
+                        uu = uu + 2 * MAX_UV
+                    prod = vv * dv_factor
+                    vv = (np.abs(prod) >> DECAY_SHIFT) * np.sign(prod)
+                    vv = vv + uu + bias[k]
+                    if vv < -half32 or vv >= half32:
+                        vv = (vv + half32) % (2 * half32) - half32
+                    vv = min(max(vv, -MAX_UV + 1), MAX_UV - 1)
+                    fired = vv > vth
+                    vv = 0 if fired else vv
+                    u[b, k] = uu
+                    v[b, k] = vv
+                    out[t, b, k] = 1.0 if fired else 0.0
+                    if record:
+                        rec_u[t, b, k] = uu
+                        rec_v[t, b, k] = vv
+        return bad
+
+    return kernel
+
+
+_cuba_window = specialise(_cuba_kernel)
+
+
+def loihi_cuba_window(state: dict, x: np.ndarray, params: LoihiCuba, record: bool = False):
+    """:func:`loihi_cuba_step` over every step of ``x [T, batch, *shape]``, compiled (``NeuronModel.window``);
+    states recorded as int32 (24-bit on the chip)."""
+    steps, batch, *shape = x.shape
+    n = int(np.prod(shape, dtype=np.int64))
+    xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
+    u = np.array(state["u"], dtype=np.int64).reshape(batch, n)
+    v = np.array(state["v"], dtype=np.int64).reshape(batch, n)
+    bias = np.ascontiguousarray(np.broadcast_to(effective_bias(params.bias_mant, params.bias_exp), shape)).reshape(n)
+    t0 = int(state["t"]) if "t" in state else None
+    reset_at = params.reset_step - t0 if t0 is not None and 0 <= params.reset_step - t0 < steps else -1
+    in_half = 1 << (params.in_wrap_bits - 1) if params.in_wrap_bits is not None else 0
+    out = np.empty((steps, batch, n))
+    rec = [np.empty((steps, batch, n) if record else (0, 0, 0), dtype=np.int32) for _ in range(2)]
+    kernel = _cuba_window(in_half, bool(record))
+    if kernel(xs, u, v, DECAY_UNITY - (params.du + DS_OFFSET), DECAY_UNITY - (params.dv + DM_OFFSET), bias,
+              params.vth << VTH_SHIFT, reset_at, out, *rec):
+        raise SnnCliError(NON_INTEGER_INPUT)
+    full = (batch, *shape)
+    new = {"u": u.reshape(full), "v": v.reshape(full)}
+    if t0 is not None:
+        new["t"] = np.asarray(t0 + steps, dtype=np.int64)
+    records = {"u": rec[0].reshape(steps, *full), "v": rec[1].reshape(steps, *full)} if record else None
+    return new, out.reshape(steps, *full), records
+
+
+MODEL = NeuronModel(LoihiCuba, loihi_cuba_init, loihi_cuba_step, window=loihi_cuba_window)

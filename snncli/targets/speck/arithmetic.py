@@ -149,6 +149,7 @@ import numpy as np
 
 from snncli.core.program import NeuronModel
 from snncli.errors import SnnCliError
+from snncli.hwsim.kernels import specialise
 
 WEIGHT_BITS = 8  # discretize.py 10: DYNAPCNN_WEIGHT_PRECISION_BITS
 STATE_BITS = 16  # discretize.py 11: DYNAPCNN_STATE_PRECISION_BITS
@@ -242,14 +243,15 @@ def _as_params(params) -> SpeckIAF:
     return params if isinstance(params, SpeckIAF) else SpeckIAF.from_dict(dict(params))
 
 
+NON_INTEGER_INPUT = ("a Speck neuron layer received non-integer synaptic input: weights and input counts must be "
+                     "integers (quantize the layer, and encode analog input as event counts)")
+
+
 def _integer_input(x) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind == "f":
         if not np.all(np.isfinite(x)) or not np.array_equal(x, np.round(x)):
-            raise SnnCliError(
-                "a Speck neuron layer received non-integer synaptic input: weights and input counts must be "
-                "integers (quantize the layer, and encode analog input as event counts)"
-            )
+            raise SnnCliError(NON_INTEGER_INPUT)
     elif x.dtype.kind not in "iub":
         raise SnnCliError(f"a Speck neuron layer received input of dtype {x.dtype}; expected integers")
     return x.astype(np.int64, copy=False)
@@ -296,7 +298,70 @@ def speck_iaf_updates(x, params) -> int:
     return int(np.size(x)) if _as_params(params).bias is not None else 0
 
 
-MODEL = NeuronModel(SpeckIAF, speck_iaf_init, speck_iaf_step, speck_iaf_updates)
+def _iaf_kernel(saturate: bool, multi: bool, subtract: bool, record: bool):
+    """:func:`speck_iaf_step` over ``a_in [T, batch, n]`` (float64 holding integers), neuron by neuron, in int64,
+    for one combination of the layer's switches.  Returns whether some input was not a finite integer."""
+
+    def kernel(a_in, v, bias, lo, hi, theta, floor_v, out, rec_v):
+        bad = False
+        for t in range(a_in.shape[0]):
+            for b in range(a_in.shape[1]):
+                for k in range(a_in.shape[2]):
+                    x = a_in[t, b, k]
+                    bad |= x != np.floor(x) or x - x != 0.0
+                    vv = v[b, k] + np.int64(x) + bias[k]
+                    if saturate:
+                        vv = min(max(vv, lo), hi)
+                    spikes = 0
+                    if vv >= theta:
+                        spikes = vv // theta if multi else 1
+                    if subtract:
+                        vv = vv - spikes * theta
+                    elif spikes > 0:
+                        vv = 0
+                    vv = max(vv, floor_v)
+                    v[b, k] = vv
+                    out[t, b, k] = spikes
+                    if record:
+                        rec_v[t, b, k] = vv
+        return bad
+
+    return kernel
+
+
+_iaf_window = specialise(_iaf_kernel)
+
+
+def state_dtype(p: SpeckIAF):
+    """The narrowest integer type that holds every state the layer can reach (16 bits on the chip when
+    saturating; unbounded, int64, without saturation, as Sinabs)."""
+    if not p.saturate:
+        return np.int64
+    lo = min(p.state_min, p.min_v_mem)
+    return next(t for t in (np.int16, np.int32, np.int64) if np.iinfo(t).min <= lo and p.state_max <= np.iinfo(t).max)
+
+
+def speck_iaf_window(state: dict, x: np.ndarray, params, record: bool = False):
+    """:func:`speck_iaf_step` over every step of ``x [T, batch, *shape]``, compiled (``NeuronModel.window``);
+    the state recorded in :func:`state_dtype`."""
+    p = _as_params(params)
+    steps, batch, *shape = x.shape
+    n = int(np.prod(shape, dtype=np.int64))
+    xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
+    v = np.array(state["v"], dtype=np.int64).reshape(batch, n)
+    bias = np.zeros(n, dtype=np.int64)
+    if p.bias is not None:
+        bias = np.ascontiguousarray(np.broadcast_to(p.bias.reshape((-1,) + (1,) * (len(shape) - 1)), shape)).reshape(n)
+    out = np.empty((steps, batch, n))
+    rec_v = np.empty((steps, batch, n) if record else (0, 0, 0), dtype=state_dtype(p))
+    kernel = _iaf_window(p.saturate, p.multi_spike, p.reset == "subtract", bool(record))
+    if kernel(xs, v, bias, p.state_min, p.state_max, p.threshold, p.min_v_mem, out, rec_v):
+        raise SnnCliError(NON_INTEGER_INPUT)
+    full = (batch, *shape)
+    return {**state, "v": v.reshape(full)}, out.reshape(steps, *full), {"v": rec_v.reshape(steps, *full)} if record else None
+
+
+MODEL = NeuronModel(SpeckIAF, speck_iaf_init, speck_iaf_step, speck_iaf_updates, window=speck_iaf_window)
 
 
 # ----------------------------------------------------------------- synapses
