@@ -1,250 +1,493 @@
-"""hwsim vs Sinabs vs a dense torch forward on the same networks and inputs, across input event densities.
+"""hwsim vs the dense frameworks it replaces, and vs Lava, on the same networks and inputs, across input densities.
 
     python -m benchmarks.density [--quick]      (also part of ``python -m benchmarks``)
 
-hwsim is event-driven: its time should follow the number of input events, while a dense
-forward multiplies every input whatever its value.  Two networks with the same random
-weights in every framework, integrate-and-fire neurons read per step (``v += W x``,
-subtractive reset: Sinabs' IAF, snncli's ``sinabs`` reading; the spike rule -- one or
-several spikes per step, floor -- is taken from the lowered Program, :func:`neuron_rule`):
+hwsim is event-driven: its time should follow the input events, while a dense forward multiplies every
+input whatever its value.  Two networks, each one lowered float Program that every framework is built from
+(same weights, same neuron coefficients; a peer's own neuron module where it has one):
 
-* ``mlp``: 2x34x34 (an N-MNIST-sized event frame) -> 500 -> 10;
-* ``cnn``: 2x34x34 -> conv 8 (3x3, pad 1) -> sum-pool 2 -> conv 16 -> sum-pool 2 -> 10
-  (Speck-shaped, no bias).
+* ``mlp``: 784-500-10 LIF, ``v = beta v + W x`` with ``beta = 0.9``, fire ``v > 1``, subtractive reset
+  (reading ``nir-subtract``), T = 25;
+* ``cnn``: the NIR paper's N-MNIST CNN (``shared/conformance/nir-paper/cnn_sinabs.nir``) read under the
+  ``sinabs`` reading (IF, ``v >= thr``, several spikes per step, subtractive reset), 2x34x34 input, T = 100.
 
-Input: Bernoulli spikes at each density, ``[T, N, 2, 34, 34]``, the same array for all.
-Timed in CPU seconds, one thread each (:mod:`benchmarks.clock`; wall time recorded too),
-median of interleaved repeats: hwsim ``Simulator(program).run(x)`` on the float
-Program (fan-out tables built once, outside the clock, like the other frameworks'
-modules); Sinabs 3.1.3 ``IAFSqueeze`` layers (the same spike rule) on ``[N*T, ...]``;
-and the same equations in plain torch, every layer a dense matmul or
-convolution over all ``T*N`` inputs followed by the neuron loop.  Spike counts per
-framework are recorded to show the three did the same work.
+Frameworks: hwsim (``Simulator(program).run``: compiled kernels, one thread); SpikingJelly 2.0 multi-step
+``IFNode``/``LIFNode`` (``decay_input=False``, soft reset; one spike per step, ``>=``); snnTorch ``Leaky``
+(subtract; its step loop); Sinabs ``IAFSqueeze``/``LIFSqueeze`` (``norm_input=False``, the Program's spike
+rule); and a plain torch forward (every layer over all ``T x N`` inputs, then the neuron loop).  Each torch
+peer runs in float32 on 1 thread and on all threads.  Inputs: Bernoulli spikes at 0, 0.1, 1, 10 and 50 %,
+plus the issue's points (mlp at 13.6 % and on Fashion-MNIST's own Poisson T = 25; cnn at 2 %).
 
-Reusable: :func:`measure` takes the network, the densities, steps, samples and repeats;
-:class:`Peers` holds the three implementations and :func:`at_density` times one input.
+Timing (:mod:`benchmarks.clock`): CPU seconds of this process for hwsim and the 1-thread peers (the
+machine is shared; wall clock recorded beside), wall seconds for the all-thread runs (CPU time would add
+the threads up); median of interleaved repeats after one warm-up round.  Per framework a least-squares
+fit over the Bernoulli densities gives ``seconds per sample = fixed + per_event x input events``.
+
+Also: Lava (``Loihi2SimCfg(select_tag="fixed_pt")`` on the mlp lowered for ``loihi``) against hwsim on
+that Program, per sample after the first (wall clock: Lava runs in worker processes), spikes compared
+layer by layer; the costs of hwsim's kernels (:func:`kernel_costs`, the constants of
+``snncli.hwsim.kernels``); numba's first call in a fresh process with a cold and a warm cache.
+
+Reusable: :class:`Peers` (one network, every framework), :func:`at_density` (one input), :func:`measure`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from benchmarks.clock import Timer, single_thread
 
-SHAPE = (2, 34, 34)
+ROOT = Path(__file__).resolve().parents[1]
+CNN_NIR = Path(os.environ.get("SNNCLI_CONFORMANCE", ROOT.parent / "shared" / "conformance")) / "nir-paper" / "cnn_sinabs.nir"
+DENSITIES = (0.0, 0.001, 0.01, 0.1, 0.5)
+FRAMEWORKS = ("spikingjelly", "snntorch", "sinabs", "torch")
+DT = 1e-4
 
 
-def weights(network: str, seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    """``[(kind, weight)]`` in order: ``dense`` [out, in], ``conv`` [co, ci, 3, 3], ``pool`` (sum 2x2)."""
-    rng = np.random.default_rng(seed)
-    if network == "mlp":
-        n_in = int(np.prod(SHAPE))
-        return [("dense", rng.normal(0.01, 0.1, (500, n_in))), ("dense", rng.normal(0.02, 0.2, (10, 500)))]
-    return [
-        ("conv", rng.normal(0.05, 0.4, (8, 2, 3, 3))),
-        ("pool", None),
-        ("conv", rng.normal(0.02, 0.3, (16, 8, 3, 3))),
-        ("pool", None),
-        ("dense", rng.normal(0.01, 0.15, (10, 16 * 8 * 8))),
-    ]
-
-
-def nir_graph(layers):
+# ------------------------------------------------------------------ networks
+def mlp_graph(hidden: int = 500, seed: int = 0):
+    """784-hidden-10 LIF as a NIR graph: tau = 10 steps, r = 10 (``v <- 0.9 v + W x`` per step)."""
     import nir
 
-    nodes, shape, prev, edges = {"input": nir.Input(input_type=np.array(SHAPE))}, SHAPE, "input", []
-    for i, (kind, w) in enumerate(layers):
-        if kind == "dense":
-            if len(shape) > 1:
-                nodes[f"flat{i}"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
-                edges.append((prev, f"flat{i}"))
-                prev, shape = f"flat{i}", (int(np.prod(shape)),)
-            nodes[f"syn{i}"] = nir.Linear(weight=w)
-            shape = (w.shape[0],)
-        elif kind == "conv":
-            nodes[f"syn{i}"] = nir.Conv2d(
-                input_shape=shape[1:], weight=w, stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(w.shape[0])
-            )
-            shape = (w.shape[0], *shape[1:])
-        else:
-            nodes[f"syn{i}"] = nir.SumPool2d(
-                kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
-            )
-            shape = (shape[0], shape[1] // 2, shape[2] // 2)
-        edges.append((prev, f"syn{i}"))
-        prev = f"syn{i}"
-        if kind != "pool":
-            nodes[f"if{i}"] = nir.IF(r=np.ones(shape), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
-            edges.append((prev, f"if{i}"))
-            prev = f"if{i}"
-    nodes["output"] = nir.Output(output_type=np.array(shape))
-    edges.append((prev, "output"))
-    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    rng = np.random.default_rng(seed)
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 10 * DT), r=np.full(n, 10.0), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                       v_reset=np.zeros(n))  # fmt: skip
+
+    nodes = {"input": nir.Input(input_type=np.array([784])), "fc1": nir.Linear(weight=rng.normal(0.0, 0.1, (hidden, 784))),
+             "lif1": lif(hidden), "fc2": nir.Linear(weight=rng.normal(0.0, 0.15, (10, hidden))), "lif2": lif(10),
+             "output": nir.Output(output_type=np.array([10]))}  # fmt: skip
+    names = list(nodes)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), type_check=False)
+    graph.metadata = {"snncli": {"encoder": "poisson"}}
+    return graph
 
 
-def neuron_rule(program) -> dict:
-    """How the Program's IF layers fire (snncli's ``sinabs`` reading): several spikes per step or one, floor."""
-    p = program.neuron_layers[0].neuron
-    floor = None if p.v_min is None else float(np.min(p.v_min))
-    return {"multi_spike": bool(getattr(p, "multi_spike", False)), "fire": getattr(p, "fire", ">"), "floor": floor}
+def program(network: str, target: str = "float", reading: str | None = None):
+    """The network lowered for ``target`` (float: under its benchmark reading)."""
+    from snncli.nirgraph import check_graph, read_nir
+    from snncli.targets import get_target, lower, make_options
+
+    graph = check_graph(mlp_graph()) if network.startswith("mlp") else read_nir(str(CNN_NIR))
+    if network == "mlp8000":
+        graph = check_graph(mlp_graph(8000))
+    reading = reading or ("sinabs" if network == "cnn" else "nir-subtract")
+    return lower(graph, target, DT, reading, make_options(get_target(target), {}))
 
 
-def sinabs_net(layers, batch: int, rule: dict) -> nn.Module:
-    import sinabs.layers as sl
-    from sinabs.activation import MultiSpike, SingleSpike
+# ------------------------------------------------------------------ the peers, built from the Program
+def _torch_layers(prog) -> list[tuple]:
+    """The Program as torch pieces: ``("syn", fn)`` over ``[M, *shape]`` float32 and ``("neuron", decay, thr, multi,
+    fire_ge)``; a neuron's input gain is folded into the synaptic layer before it."""
+    layers, gain_of = [], {}
+    for layer in prog.layers:
+        if layer.kind == "neuron":
+            p = layer.neuron
+            coeff = {k: np.unique(getattr(p, k)) for k in ("v_decay", "v_gain", "v_threshold", "v_bias")}
+            if any(v.size != 1 for v in coeff.values()) or coeff["v_bias"][0] != 0 or p.reset != "subtract":
+                raise SystemExit(f"{layer.name}: the benchmark's peers need one decay/gain/threshold, no bias, subtract")
+            gain_of[layer.inputs[0]] = float(coeff["v_gain"][0])
+            layers.append(("neuron", float(coeff["v_decay"][0]), float(coeff["v_threshold"][0]), p.multi_spike,
+                           p.fire == ">="))  # fmt: skip
+    out = []
+    for layer in prog.layers:
+        op, kind = layer.op, layer.kind
+        gain = gain_of.get(layer.name, 1.0)
+        if kind == "neuron":
+            out.append(layers.pop(0))
+        elif kind in ("dense", "conv2d"):
+            w = torch.as_tensor(op.weight * gain, dtype=torch.float32)
+            b = None if op.bias is None else torch.as_tensor(op.bias * gain, dtype=torch.float32)
+            if kind == "dense":
+                out.append(("syn", lambda h, w=w, b=b: F.linear(h.flatten(1), w, b)))
+            else:
+                out.append(("syn", lambda h, w=w, b=b, op=op: F.conv2d(h, w, b, op.stride, op.padding, op.dilation,
+                                                                      op.groups)))  # fmt: skip
+        elif kind == "sumpool2d":
+            k = op.kernel_size
+            out.append(("syn", lambda h, op=op, k=k: F.avg_pool2d(h, k, op.stride, op.padding) * (k[0] * k[1])))
+        elif kind == "flatten":
+            out.append(("syn", lambda h: h.flatten(1)))
+        elif kind not in ("input", "output"):
+            raise SystemExit(f"the benchmark's peers do not build {kind!r} layers")
+    return out
 
-    mods: list[nn.Module] = []
-    for kind, w in layers:
-        if kind == "pool":
-            mods.append(sl.SumPool2d(2))
-            continue
-        if kind == "dense":
-            mods += [nn.Flatten(), nn.Linear(w.shape[1], w.shape[0], bias=False)]
-        else:
-            mods.append(nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1, bias=False))
-        with torch.no_grad():
-            mods[-1].weight.copy_(torch.as_tensor(w))
-        spike_fn = MultiSpike if rule["multi_spike"] else SingleSpike
-        mods.append(sl.IAFSqueeze(batch_size=batch, spike_fn=spike_fn, min_v_mem=rule["floor"]))
-    return nn.Sequential(*mods).eval()
 
-
-def torch_dense(layers, x: torch.Tensor, rule: dict) -> list[torch.Tensor]:
-    """The same network in plain torch: each layer over all T*N inputs at once, then the IF recursion."""
-    steps, batch = x.shape[:2]
-    h, spikes = x.reshape(steps * batch, *SHAPE), []
-    for kind, w in layers:
-        if kind == "pool":
-            h = F.avg_pool2d(h, 2) * 4
-            continue
-        wt = torch.as_tensor(w, dtype=torch.float32)
-        h = h.flatten(1) @ wt.T if kind == "dense" else F.conv2d(h, wt, padding=1)
-        cur = h.reshape(steps, batch, *h.shape[1:])
-        v, out = torch.zeros_like(cur[0]), torch.empty_like(cur)
-        for t in range(steps):
-            v = v + cur[t]
-            fired = v >= 1.0 if rule["fire"] == ">=" else v > 1.0
-            out[t] = torch.where(fired, torch.floor(v), 0.0) if rule["multi_spike"] else fired.to(v.dtype)
-            v = v - out[t] if rule["floor"] is None else torch.clamp(v - out[t], min=rule["floor"])
-        spikes.append(out)
-        h = out.reshape(steps * batch, *out.shape[2:])
-    return spikes
+def _fire(v, thr, multi, ge):
+    fired = v >= thr if ge else v > thr
+    return torch.where(fired, torch.floor(v / thr), 0.0) if multi else fired.to(v.dtype)
 
 
 class Peers:
-    """The three implementations of one network, ready to run an input ``x`` ``[T, N, *SHAPE]``."""
+    """One network in every framework, ready to run an input ``x`` ``[T, N, *input_shape]``; each call
+    returns the spikes it emitted (summed) as a check that the frameworks did comparable work."""
 
-    def __init__(self, network: str, samples: int, seed: int = 0):
+    def __init__(self, network: str, samples: int):
         from snncli.hwsim.simulate import Simulator
-        from snncli.nirgraph import check_graph
-        from snncli.targets import lower
 
-        self.layers = weights(network, seed)
-        program = lower(check_graph(nir_graph(self.layers)), "float", 1e-4, "sinabs")
+        self.network = network
+        self.program = program(network)
         t0 = time.perf_counter()
-        self.sim = Simulator(program)
+        self.sim = Simulator(self.program)
         self.build_s = time.perf_counter() - t0
-        self.rule = neuron_rule(program)
-        self.net = sinabs_net(self.layers, samples, self.rule)
-        self.emitted = 0.0  # Sinabs' spikes, summed by forward hooks on its IAF layers
-        for m in self.net.modules():
-            if type(m).__name__ == "IAFSqueeze":
-                m.register_forward_hook(self._count)
+        self.layers = _torch_layers(self.program)
+        self.shape = tuple(self.program.input_layers[0].out_shape)
+        self._build_modules(samples)
 
-    def _count(self, module, inputs, out) -> None:
-        self.emitted += float(out.sum())
+    def _build_modules(self, samples: int) -> None:
+        import sinabs.layers as sl
+        import snntorch as snn
+        from sinabs.activation import MultiSpike, SingleSpike
+        from spikingjelly.activation_based import neuron
 
+        self._sj, self._snn, self._sinabs = [], [], []
+        for piece in self.layers:
+            if piece[0] != "neuron":
+                self._sj.append(None), self._snn.append(None), self._sinabs.append(None)
+                continue
+            _, decay, thr, multi, _ = piece
+            if decay == 1.0:
+                self._sj.append(neuron.IFNode(v_threshold=thr, v_reset=None, step_mode="m"))
+            else:
+                self._sj.append(neuron.LIFNode(tau=1 / (1 - decay), decay_input=False, v_threshold=thr, v_reset=None,
+                                              step_mode="m"))  # fmt: skip
+            self._snn.append(snn.Leaky(beta=decay, threshold=thr, reset_mechanism="subtract"))
+            spike_fn = MultiSpike if multi else SingleSpike
+            if decay == 1.0:
+                self._sinabs.append(sl.IAFSqueeze(batch_size=samples, spike_threshold=thr, spike_fn=spike_fn))
+            else:
+                self._sinabs.append(sl.LIFSqueeze(batch_size=samples, tau_mem=-1 / np.log(decay), norm_input=False,
+                                                 spike_threshold=thr, spike_fn=spike_fn))  # fmt: skip
+
+    # --------------------------------------------------------- the frameworks
     def hwsim(self, x: np.ndarray) -> float:
         return float(sum(c.spikes for c in self.sim.run(x, batch_size=x.shape[1]).counters))
 
-    def sinabs(self, x: np.ndarray) -> float:
-        steps, samples = x.shape[:2]
-        for m in self.net.modules():
-            if hasattr(m, "reset_states"):
-                m.reset_states()
-        self.emitted = 0.0
-        with torch.no_grad():  # Sinabs takes [(batch, time), ...]
-            self.net(torch.as_tensor(x, dtype=torch.float32).transpose(0, 1).reshape(samples * steps, *SHAPE))
-        return self.emitted
-
     def torch(self, x: np.ndarray) -> float:
+        steps, n = x.shape[:2]
+        h, total = torch.as_tensor(x, dtype=torch.float32).reshape(steps * n, *self.shape), 0.0
         with torch.no_grad():
-            return float(
-                sum(s.sum() for s in torch_dense(self.layers, torch.as_tensor(x, dtype=torch.float32), self.rule))
-            )
+            for piece in self.layers:
+                if piece[0] == "syn":
+                    h = piece[1](h)
+                    continue
+                _, decay, thr, multi, ge = piece
+                cur = h.reshape(steps, n, *h.shape[1:])
+                v, out = torch.zeros_like(cur[0]), torch.empty_like(cur)
+                for t in range(steps):
+                    v = decay * v + cur[t]
+                    out[t] = _fire(v, thr, multi, ge)
+                    v = v - out[t] * thr
+                total += float(out.sum())
+                h = out.reshape(steps * n, *out.shape[2:])
+        return total
+
+    def spikingjelly(self, x: np.ndarray) -> float:
+        steps, n = x.shape[:2]
+        h, total = torch.as_tensor(x, dtype=torch.float32).reshape(steps * n, *self.shape), 0.0
+        with torch.no_grad():
+            for piece, node in zip(self.layers, self._sj):
+                if node is None:
+                    h = piece[1](h)
+                    continue
+                node.reset()
+                out = node(h.reshape(steps, n, *h.shape[1:]))  # multi-step: [T, N, ...]
+                total += float(out.sum())
+                h = out.reshape(steps * n, *out.shape[2:])
+        return total
+
+    def snntorch(self, x: np.ndarray) -> float:
+        steps, n = x.shape[:2]
+        h, total = torch.as_tensor(x, dtype=torch.float32).reshape(steps * n, *self.shape), 0.0
+        with torch.no_grad():
+            for piece, node in zip(self.layers, self._snn):
+                if node is None:
+                    h = piece[1](h)
+                    continue
+                cur = h.reshape(steps, n, *h.shape[1:])
+                mem, out = node.init_leaky(), torch.empty_like(cur)
+                for t in range(steps):  # snnTorch steps one time step per call
+                    out[t], mem = node(cur[t], mem)
+                total += float(out.sum())
+                h = out.reshape(steps * n, *out.shape[2:])
+        return total
+
+    def sinabs(self, x: np.ndarray) -> float:
+        steps, n = x.shape[:2]  # Sinabs' squeezed layers take [(batch, time), ...]
+        h = torch.as_tensor(x, dtype=torch.float32).transpose(0, 1).reshape(n * steps, *self.shape)
+        total = 0.0
+        with torch.no_grad():
+            for piece, node in zip(self.layers, self._sinabs):
+                if node is None:
+                    h = piece[1](h)
+                    continue
+                node.reset_states()
+                h = node(h)
+                total += float(h.sum())
+        return total
 
 
-PEERS = ("hwsim", "sinabs", "torch")
-
-
-def at_density(peers: Peers, x: np.ndarray, repeats: int) -> dict:
-    """Median seconds per peer over interleaved repeats (one warm-up round), and the spikes each emitted."""
-    seconds: dict[str, list[float]] = {name: [] for name in PEERS}
-    wall: dict[str, list[float]] = {name: [] for name in PEERS}
-    spikes: dict[str, float] = {}
+# ------------------------------------------------------------------ timing
+def _interleaved(calls: dict, repeats: int, clock: str) -> dict[str, list[float]]:
+    """Seconds per call name over ``repeats`` rounds (after one warm-up round), each round in a rotated order."""
+    names, seconds = list(calls), {name: [] for name in calls}
     for r in range(repeats + 1):
-        for name in PEERS[r % 3 :] + PEERS[: r % 3]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             with Timer() as t:
-                spikes[name] = getattr(peers, name)(x)
+                calls[name]()
             if r:
-                seconds[name].append(t.cpu)
-                wall[name].append(t.wall)
-    med = {name: statistics.median(v) for name, v in seconds.items()}
-    events = int(x.sum())
-    return {
-        "input_events": events,
-        "seconds": {name: round(v, 5) for name, v in med.items()},
-        "seconds_wall": {name: round(statistics.median(v), 5) for name, v in wall.items()},
-        "spikes": spikes,
-        "speedup_hwsim_over_sinabs": round(med["sinabs"] / med["hwsim"], 2),
-        "speedup_hwsim_over_torch": round(med["torch"] / med["hwsim"], 2),
-        "hwsim_us_per_input_event": round(1e6 * med["hwsim"] / max(events, 1), 3),
+                seconds[name].append(t.cpu if clock == "cpu" else t.wall)
+    return seconds
+
+
+def at_density(peers: Peers, x: np.ndarray, repeats: int, all_threads: bool = True) -> dict:
+    """Median seconds per sample of every framework on ``x`` (1 thread, CPU time; all threads, wall time), ratios
+    of hwsim against each, spikes emitted, and hwsim's share of the time per input event."""
+    samples = x.shape[1]
+    spikes: dict[str, float] = {}
+
+    def call(name):
+        return lambda: spikes.__setitem__(name, getattr(peers, name)(x))
+
+    torch.set_num_threads(1)
+    one = _interleaved({name: call(name) for name in ("hwsim", *FRAMEWORKS)}, repeats, "cpu")
+    med = {name: statistics.median(v) / samples for name, v in one.items()}
+    row = {
+        "input_density": round(float(np.count_nonzero(x)) / x.size, 5),
+        "input_events_per_sample": round(float(np.count_nonzero(x)) / samples, 1),
+        "ms_per_sample_1_thread": {name: round(1e3 * v, 4) for name, v in med.items()},
+        "hwsim_speedup_1_thread": {name: round(med[name] / med["hwsim"], 2) for name in FRAMEWORKS},
+        "spikes": spikes.copy(),
     }
+    if all_threads:
+        torch.set_num_threads(os.cpu_count() or 1)
+        wall = _interleaved({name: call(name) for name in ("hwsim", *FRAMEWORKS)}, repeats, "wall")
+        torch.set_num_threads(1)
+        medw = {name: statistics.median(v) / samples for name, v in wall.items()}
+        row["ms_per_sample_all_threads_wall"] = {name: round(1e3 * v, 4) for name, v in medw.items()}
+        row["hwsim_speedup_all_threads_wall"] = {name: round(medw[name] / medw["hwsim"], 2) for name in FRAMEWORKS}
+    return row
 
 
-def measure(
-    network: str = "mlp", densities=(0.01, 0.1), steps: int = 20, samples: int = 32, repeats: int = 3, seed: int = 0
-) -> dict:
-    """Seconds per framework and density (median over interleaved repeats), events and spikes."""
-    peers = Peers(network, samples, seed)
-    rows = {}
-    for density in densities:
-        x = (np.random.default_rng(seed + 1).random((steps, samples, *SHAPE)) < density).astype(np.float64)
-        rows[str(density)] = at_density(peers, x, repeats)
-    first, last = rows[str(densities[0])], rows[str(densities[-1])]
+def bernoulli(shape, density: float, seed: int = 1) -> np.ndarray:
+    return (np.random.default_rng(seed).random(shape) < density).astype(np.float64)
+
+
+def fashion_poisson(samples: int, steps: int = 25) -> np.ndarray | None:
+    """Fashion-MNIST's first test samples, Poisson-encoded as snncli trains them (T steps, seed 0), ``[T, N, 784]``;
+    None where the dataset is not installed."""
+    from snncli.data import encode_split, load_dataset
+    from snncli.errors import SnnCliError
+
+    try:
+        data = load_dataset("fashion-mnist")
+    except SnnCliError:
+        return None
+    x, _ = encode_split(data, "test", "poisson", steps, {}, samples, 0)
+    return x.reshape(steps, samples, 784)
+
+
+def fit(rows: list[dict], clock: str = "ms_per_sample_1_thread") -> dict:
+    """Least squares ``ms per sample = fixed + per_event x events per sample`` per framework."""
+    events = np.array([r["input_events_per_sample"] for r in rows])
+    out = {}
+    for name in ("hwsim", *FRAMEWORKS):
+        ms = np.array([r[clock][name] for r in rows])
+        slope, fixed = np.polyfit(events, ms, 1)
+        out[name] = {"fixed_ms_per_sample": round(float(fixed), 4), "ns_per_input_event": round(1e6 * float(slope), 2)}
+    return out
+
+
+def measure(network: str, densities=DENSITIES, steps: int = 25, samples: int = 64, repeats: int = 5,
+            extra: dict | None = None, all_threads: bool = True) -> dict:
+    """Every framework at every density (and at the ``extra`` named inputs), the fits, the settings."""
+    peers = Peers(network, samples)
+    shape = (steps, samples, *peers.shape)
+    rows = {f"{100 * d:g} %": at_density(peers, bernoulli(shape, d), repeats, all_threads) for d in densities}
+    special = {name: at_density(peers, x.reshape(shape), repeats, all_threads) for name, x in (extra or {}).items()}
     return {
         "network": network,
-        "neuron": {"model": "IF, v += W x per step, subtractive reset (snncli reading 'sinabs')", **peers.rule},
-        "layers": [kind for kind, _ in peers.layers],
+        "program": {"reading": peers.program.reading, "layers": [layer.kind for layer in peers.program.layers]},
         "steps": steps,
         "samples": samples,
         "repeats": repeats,
         "hwsim_table_build_s": round(peers.build_s, 4),
         "by_density": rows,
-        "time_ratio_last_over_first": {
-            name: round(last["seconds"][name] / first["seconds"][name], 2) for name in PEERS
-        },
-        "event_ratio_last_over_first": round(last["input_events"] / max(first["input_events"], 1), 2),
+        "named_inputs": special,
+        "fit_1_thread": fit(list(rows.values())),
     }
+
+
+# ------------------------------------------------------------------ Lava, kernels, compile time
+def lava_vs_hwsim(samples: int = 6, steps: int = 25, density: float = 0.1, repeats: int = 5) -> dict:
+    """The mlp lowered for loihi: hwsim vs Lava on the same input, per sample after the first (wall clock)."""
+    from snncli.hwsim.simulate import Simulator, pad_for_latency
+    from snncli.targets import get_target
+    from snncli.targets.loihi.lava_reference import import_netx, lava_problem
+
+    problem = lava_problem()
+    if problem is not None:
+        return {"skipped": f"Lava cannot run here: {problem}"}
+    prog = program("mlp", "loihi", "nir")
+    x = pad_for_latency(prog, bernoulli((steps, samples, 784), density))
+    hw = []
+    for _ in range(repeats):
+        with Timer() as t:
+            ours = Simulator(prog).run(x, record=True)
+        hw.append(t)
+    import_netx()
+    marks: list[float] = []
+    start = time.perf_counter()
+    with Timer() as lava_t:
+        theirs = get_target("loihi").reference(prog, x, progress=lambda n: marks.append(time.perf_counter()))
+    identical = all(np.array_equal(ours.records[ly.name]["out"],
+                                   np.asarray(theirs[ly.name]).reshape(ours.records[ly.name]["out"].shape))
+                    for ly in prog.neuron_layers)  # fmt: skip
+    lava_after_first = (marks[-1] - marks[0]) / (len(marks) - 1)
+    hw_wall = statistics.median(t.wall for t in hw) / samples
+    return {
+        "network": "the mlp (784-500-10 LIF) lowered for loihi (reading nir, scale rule), Bernoulli input",
+        "samples": samples,
+        "steps": int(x.shape[0]),
+        "input_density": density,
+        "hwsim_ms_per_sample_wall": round(1e3 * hw_wall, 4),
+        "hwsim_ms_per_sample_cpu": round(1e3 * statistics.median(t.cpu for t in hw) / samples, 4),
+        "lava_ms_per_sample_after_first_wall": round(1e3 * lava_after_first, 2),
+        "lava_seconds_total_wall": round(lava_t.wall, 2),
+        "lava_seconds_to_first_sample_wall": round(marks[0] - start, 2),
+        "hwsim_speedup_per_sample_after_first": round(lava_after_first / hw_wall, 1),
+        "hwsim_speedup_whole_run_wall": round(lava_t.wall / (hw_wall * samples), 1),
+        "identical_spikes_every_layer_every_step": bool(identical),
+    }
+
+
+def kernel_costs(repeats: int = 5) -> dict:
+    """The costs ``snncli.hwsim.kernels`` decides with, measured here: its event kernels per event and synapse
+    (a dense 784x500 table at 13.6 % binary input; the cnn's first convolution at 2 %) and BLAS per MAC."""
+    import scipy.sparse as sp
+
+    from snncli.hwsim import kernels
+    from snncli.hwsim.synapses import build_table
+
+    def best(fn):
+        fn()
+        return min(_timed(fn) for _ in range(repeats))
+
+    rng = np.random.default_rng(0)
+    dense = kernels.FanOut(sp.csr_matrix(rng.normal(size=(784, 500))), 1 << 24)
+    rows = bernoulli((1600, 784), 0.136)
+    conv = kernels.FanOut(build_table(program("cnn").layers[1]), 1 << 24)
+    crow = bernoulli((1600, conv.shape[0]), 0.02)
+    t_rows = best(lambda: kernels.propagate(dense, rows))
+    t_csr = best(lambda: kernels.propagate(conv, crow))
+    t_blas = best(lambda: rows @ dense.dense)
+    return {
+        "ns_per_row_element": round(1e9 * t_rows / (np.count_nonzero(rows) * 500), 4),
+        "ns_per_csr_synapse": round(1e9 * t_csr / float((crow @ conv.fanout).sum()), 4),
+        "ns_per_blas_mac": round(1e9 * t_blas / rows.size / 500, 4),
+        "constants_in_kernels_py": {"NS_PER_ROW_ELEMENT": kernels.NS_PER_ROW_ELEMENT,
+                                    "NS_PER_CSR_SYNAPSE": kernels.NS_PER_CSR_SYNAPSE,
+                                    "NS_PER_BLAS_MAC": kernels.NS_PER_BLAS_MAC},  # fmt: skip
+    }
+
+
+def _timed(fn) -> float:
+    with Timer() as t:
+        fn()
+    return t.cpu
+
+
+FIRST_CALL = textwrap.dedent("""
+    import time, numpy as np
+    from snncli.core.program import Program
+    from snncli.hwsim.simulate import Simulator
+    prog = Program.load({path!r})
+    x = (np.random.default_rng(0).random((25, 8, 784)) < 0.1).astype(float)
+    t0 = time.perf_counter(); Simulator(prog).run(x); t1 = time.perf_counter(); Simulator(prog).run(x)
+    print(t1 - t0, time.perf_counter() - t1)
+""")
+
+
+def first_call() -> dict:
+    """numba's compilation: the first and second run of the mlp in a fresh process, cold cache then warm cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "mlp.npz")
+        program("mlp").save(path)
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba-cache")}
+        out = {}
+        for name in ("cold_cache", "warm_cache"):
+            got = subprocess.run([sys.executable, "-c", FIRST_CALL.format(path=path)], capture_output=True, text=True,
+                                 env=env, check=True)  # fmt: skip
+            first, second = (float(v) for v in got.stdout.split())
+            out[name] = {"first_run_s": round(first, 3), "second_run_s": round(second, 4)}
+    out["note"] = "8 samples x 25 steps of the mlp; the first run compiles (cold) or loads (warm) numba's kernels"
+    return out
+
+
+# ------------------------------------------------------------------ the suite's entry
+def acceptance(mlp: dict, cnn: dict, lava: dict) -> dict:
+    """The issue's goals, each against the slowest-beaten 1-thread torch framework."""
+
+    def worst(row):
+        speed = row["hwsim_speedup_1_thread"]
+        name = min(speed, key=speed.get)
+        return {"min_speedup_1_thread": speed[name], "against": name, "all": speed}
+
+    goals = {
+        "cnn_2pct_ge_1x": worst(cnn["named_inputs"]["2 % (issue)"]),
+        "mlp_13.6pct_ge_1x": worst(mlp["named_inputs"]["13.6 % (issue)"]),
+        "mlp_0.1pct_ge_3x": worst(mlp["by_density"]["0.1 %"]),
+        "cnn_0.1pct_ge_3x": worst(cnn["by_density"]["0.1 %"]),
+    }
+    if "fashion-mnist poisson" in mlp["named_inputs"]:
+        goals["mlp_fashion_mnist_natural"] = worst(mlp["named_inputs"]["fashion-mnist poisson"])
+    for key, goal in goals.items():
+        need = 3.0 if "ge_3x" in key else 1.0
+        goal["met"] = goal["min_speedup_1_thread"] >= need if "_ge_" in key else None
+    if "hwsim_speedup_per_sample_after_first" in lava:
+        speed = lava["hwsim_speedup_per_sample_after_first"]
+        goals["lava_per_sample_after_first_ge_100x"] = {"speedup": speed, "met": speed >= 100}
+    return goals
 
 
 def run(quick: bool = False) -> dict:
     single_thread()
-    densities = (0.01, 0.1) if quick else (0.003, 0.01, 0.03, 0.1, 0.3)
     repeats = 3 if quick else 5
-    steps, samples = (20, 32) if quick else (20, 64)
-    return {net: measure(net, densities, steps, samples, repeats) for net in ("mlp", "cnn")}
+    mlp_n, cnn_n = (32, 8) if quick else (64, 16)
+    mlp_extra = {"13.6 % (issue)": bernoulli((25, mlp_n, 784), 0.136)}
+    natural = fashion_poisson(mlp_n)
+    if natural is not None:
+        mlp_extra["fashion-mnist poisson"] = natural
+    mlp = measure("mlp", DENSITIES, 25, mlp_n, repeats, mlp_extra)
+    cnn = measure("cnn", DENSITIES, 100, cnn_n, repeats, {"2 % (issue)": bernoulli((100, cnn_n, 2, 34, 34), 0.02)})
+    lava = lava_vs_hwsim(4 if quick else 6)
+    result = {"mlp": mlp, "cnn": cnn, "lava": lava, "acceptance": acceptance(mlp, cnn, lava),
+              "kernel_costs": kernel_costs(), "numba_first_call": first_call()}  # fmt: skip
+    if not quick:  # the issue's one win of hwsim 0.1: a wide layer at 0.1 %
+        result["mlp8000"] = measure("mlp8000", (0.001,), 25, 16, repeats, all_threads=False)
+    return result
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    print(json.dumps(run(parser.parse_args().quick), indent=1))
+    parser.add_argument("--output", help="also write the JSON here (benchmarks/results/density.json in the suite)")
+    args = parser.parse_args()
+    text = json.dumps(run(args.quick), indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    print(text)

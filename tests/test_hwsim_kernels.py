@@ -173,7 +173,7 @@ def test_propagate_is_the_ordered_sum_and_counts_the_events(kind, density):
     rows[:10] = (rows[:10] != 0)  # some binary rows, some not
     fan = kernels.FanOut(sp.csr_matrix(table), dense_entries=1 << 20)
     assert fan.contiguous == (kind == "dense")
-    out, counts = kernels.propagate(fan, rows)
+    out, counts = kernels.propagate(fan, rows, events_in=True)
     events = np.count_nonzero(rows)
     if kernels.sparse_is_cheaper(fan, rows.shape[0], events):
         np.testing.assert_array_equal(out, _plain(rows, table))  # same roundings, same order
@@ -184,6 +184,7 @@ def test_propagate_is_the_ordered_sum_and_counts_the_events(kind, density):
     assert counts.weighted == pytest.approx(weighted)
     if density:
         assert acs > 0 and macs > 0
+    assert kernels.propagate(fan, rows)[1] == (acs, macs, 0.0, 0.0)  # sums of events only where they are wanted
 
 
 def test_both_synaptic_paths_agree_exactly_on_integers():

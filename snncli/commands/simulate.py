@@ -80,15 +80,18 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
     labels = None
     if req.input:
         x = check_input(program, _load_input(req.input, req.limit))
-    else:
-        x, labels = _dataset_input(net, req, console)
-    window = output_window(program, x.shape[0])
-    x = pad_for_latency(program, x)
+        batches = (x[:, start : start + req.batch_size] for start in range(0, x.shape[1], req.batch_size))
+        samples = x.shape[1]
+    else:  # encoded batch by batch as the simulation goes (encode_batches)
+        batches, labels = _dataset_input(net, req, console)
+        samples = len(labels)
     simulator = Simulator(program)
     start = time.perf_counter()
-    with console.progress("hwsim", total=x.shape[1]) as update:
-        result = simulator.run(x, batch_size=req.batch_size, record=bool(req.record), progress=update)
+    with console.progress("hwsim", total=samples) as update:
+        result = simulator.stream((pad_for_latency(program, b) for b in batches), record=bool(req.record),
+                                  progress=update)
     seconds = time.perf_counter() - start
+    window = output_window(program, result.steps - program.latency_steps)
     warn_clipped(result, program, console)
     if req.record:
         arrays = {f"{name}/{key}": _compact(value) for name, rec in result.records.items() for key, value in rec.items()}
@@ -136,9 +139,10 @@ def _load_input(path: str, limit: int | None) -> np.ndarray:
     return np.asarray(x)
 
 
-def _dataset_input(net: Network, req: SimulateRequest, console: Console) -> tuple[np.ndarray, np.ndarray]:
-    """Encoded test split ``[T, N, *shape]`` and labels, encoded as at training time."""
-    from snncli.data import encode_split, load_dataset
+def _dataset_input(net: Network, req: SimulateRequest, console: Console):
+    """``(batches, labels)``: the test split encoded as at training time, batch by batch (arrays ``[T, b, *shape]``,
+    :func:`snncli.data.encode_batches`: the values encode_split gives, never the whole split in float64)."""
+    from snncli.data import encode_batches, load_dataset
 
     source = net.program.source
     name = req.dataset or source.dataset
@@ -162,12 +166,13 @@ def _dataset_input(net: Network, req: SimulateRequest, console: Console) -> tupl
         lead = 2 if data.time_steps else 1
         data = replace(data, test_x=data.test_x.reshape(*data.test_x.shape[:lead], *expected), sample_shape=expected)
     options = source.encoder_options if encoder.value == source.encoder else {}
-    return encode_split(data, "test", encoder.value, steps.value, options, req.limit, req.seed)
+    return encode_batches(data, "test", encoder.value, steps.value, options, req.limit, req.seed, req.batch_size)
 
 
 def _compact(value: np.ndarray) -> np.ndarray:
-    """Integer-valued records in the smallest integer type that holds them (spikes as uint8)."""
-    if value.dtype.kind == "f" and value.size and np.array_equal(value, np.round(value)):
+    """Integer-valued records in the smallest integer type that holds them (hwsim's spikes are bool already,
+    chip states in the chip's width); a float array is tested on its first 64k values before all of them."""
+    if value.dtype.kind == "f" and value.size and _integers(value.reshape(-1)[: 1 << 16]) and _integers(value):
         lo, hi = float(value.min()), float(value.max())
         for dtype in (np.uint8, np.int8, np.int16, np.int32):
             info = np.iinfo(dtype)
@@ -179,3 +184,7 @@ def _compact(value: np.ndarray) -> np.ndarray:
             if np.iinfo(dtype).min <= lo and hi <= np.iinfo(dtype).max:
                 return value.astype(dtype)
     return value
+
+
+def _integers(value: np.ndarray) -> bool:
+    return bool(np.array_equal(value, np.round(value)))

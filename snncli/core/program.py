@@ -241,11 +241,12 @@ class NeuronModel:
     ``step(state, x, params) -> (state, out)`` over arrays ``[batch, *shape]``.
     ``params.model`` names it; ``params.event_driven`` (a ClassVar, default False)
     says whether the chip touches a neuron only when an event reaches it.
-    ``window(state, x, params, record) -> (state, out, records)``, optional: ``step`` over
-    every step of ``x [T, batch, *shape]`` in one compiled loop, bit for bit the same
-    (fuzzed against ``step`` in tests/test_hwsim_kernels.py); ``records`` (with ``record``)
-    holds every per-neuron state variable after each step, ``[T, batch, *shape]`` in the
-    width the chip stores it.  Without it hwsim calls ``step`` T times.
+    ``window(state, x, params, record, out=None) -> (state, out, records)``, optional: ``step``
+    over every step of ``x [T, batch, *shape]`` in one compiled loop, bit for bit the same
+    (fuzzed against ``step`` in tests/test_hwsim_kernels.py), writing into ``out`` (float64,
+    ``x``'s shape) when given; ``records`` (with ``record``) holds every per-neuron state
+    variable after each step, ``[T, batch, *shape]`` in the width the chip stores it.
+    Without it hwsim calls ``step`` T times.
     """
 
     params: type

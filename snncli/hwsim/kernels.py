@@ -29,12 +29,14 @@ imported then too.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
 NS_PER_ROW_ELEMENT = 0.11  # _scatter_rows: per event and element of its (contiguous) fan-out row
 NS_PER_CSR_SYNAPSE = 1.4  # _scatter_csr: per event and stored synapse, through the table's index list
 NS_PER_BLAS_MAC = 0.041  # one-thread float64 BLAS (dgemm), per multiply-add
+DENSE_SCAN_ABOVE = 0.1  # _events_dense past this activity (branches: 0.5 ns per value at 1 %, 3.5 at 29 %; 1.9 without)
 
 
 def jit(fn):
@@ -71,61 +73,91 @@ def specialise(factory):
 
 
 @jit
-def _events(rows, fanout, idx, val, ptr):
-    """The events of ``rows [R, n_in]`` as a CSR list (``ptr [R + 1]``, input ``idx``, value ``val``), and their
-    counts ``(ACs of binary rows, MACs of other rows, sum x_j * fanout_j, min(0, smallest value))``."""
+def _row_events(rows, ptr):
+    """``ptr[r + 1] = ptr[r] + (non-zero values of row r)``: where each row's events start (a vectorised count)."""
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        n = 0
+        for j in range(row.shape[0]):
+            n += row[j] != 0.0
+        ptr[r + 1] = ptr[r] + n
+
+
+@jit
+def _events(rows, fanout, ptr, idx, val):
+    """The events of ``rows [R, n_in]`` into the CSR list ``(ptr, idx, val)`` (``ptr`` from :func:`_row_events`),
+    and their operations ``(ACs of binary rows, MACs of the other rows)``.  A row without events is skipped; a
+    row's scan stops at its last event and branches on each value (fast on sparse rows)."""
     acs = 0
     macs = 0
-    weighted = 0.0
-    lowest = 0.0
-    p = 0
     for r in range(rows.shape[0]):
+        p, end = ptr[r], ptr[r + 1]
+        row = rows[r]
         ops = 0
-        binary = True
-        for j in range(rows.shape[1]):
-            x = rows[r, j]
-            if x == 0.0:
-                continue
+        odd = False
+        j = 0
+        while p < end:
+            x = row[j]
+            if x != 0.0:
+                idx[p] = j
+                val[p] = x
+                p += 1
+                ops += fanout[j]
+                odd |= (x != 1.0) & (x != -1.0)
+            j += 1
+        if odd:
+            macs += ops
+        else:
+            acs += ops
+    return acs, macs
+
+
+@jit
+def _events_dense(rows, fanout, ptr, idx, val):
+    """:func:`_events` without the branch on each value (faster past ~10 % activity, where it is mispredicted):
+    every value is written and only an event advances, so the list needs one spare slot at its end."""
+    acs = 0
+    macs = 0
+    for r in range(rows.shape[0]):
+        p, end = ptr[r], ptr[r + 1]
+        row = rows[r]
+        ops = 0
+        odd = False
+        j = 0
+        while p < end:
+            x = row[j]
             idx[p] = j
             val[p] = x
-            p += 1
-            ops += fanout[j]
-            weighted += x * fanout[j]
-            lowest = min(lowest, x)
-            if x != 1.0 and x != -1.0:
-                binary = False
-        ptr[r + 1] = p
-        if binary:
-            acs += ops
-        else:
+            event = x != 0.0
+            p += event
+            ops += fanout[j] * event
+            odd |= event & (x != 1.0) & (x != -1.0)
+            j += 1
+        if odd:
             macs += ops
-    return acs, macs, weighted, lowest
+        else:
+            acs += ops
+    return acs, macs
 
 
 @jit
 def _count(rows, fanout):
-    """The counts of :func:`_events` without the list (for the BLAS path)."""
+    """The operations of :func:`_events` without the list (for the BLAS path; a vectorised loop)."""
     acs = 0
     macs = 0
-    weighted = 0.0
-    lowest = 0.0
     for r in range(rows.shape[0]):
         ops = 0
-        binary = True
+        odd = False
         for j in range(rows.shape[1]):
             x = rows[r, j]
-            if x == 0.0:
-                continue
-            ops += fanout[j]
-            weighted += x * fanout[j]
-            lowest = min(lowest, x)
-            if x != 1.0 and x != -1.0:
-                binary = False
-        if binary:
-            acs += ops
-        else:
+            event = x != 0.0
+            ops += fanout[j] * event
+            odd |= event & (x != 1.0) & (x != -1.0)
+        if odd:
             macs += ops
-    return acs, macs, weighted, lowest
+        else:
+            acs += ops
+    return acs, macs
 
 
 @jit
@@ -171,14 +203,15 @@ def _scatter_csr(ptr, idx, val, indptr, indices, data, out):
                     o[indices[k]] += x * data[k]
 
 
-class Counts:
-    """What one call delivered: ``acs`` (binary rows), ``macs`` (other rows), ``weighted`` (``sum x fanout``,
-    the events into event-driven neurons), ``lowest`` (the smallest input value, for their check)."""
+class Counts(NamedTuple):
+    """What one call delivered: ``acs`` (operations of binary rows), ``macs`` (of the other rows), and for a layer
+    feeding event-driven neurons ``weighted`` (``sum x_j fanout_j``: n events at an input are n x its fan-out)
+    and ``lowest`` (``min(0, smallest value)``, which must not be negative there)."""
 
-    __slots__ = ("acs", "macs", "weighted", "lowest")
-
-    def __init__(self, acs=0, macs=0, weighted=0.0, lowest=0.0):
-        self.acs, self.macs, self.weighted, self.lowest = int(acs), int(macs), float(weighted), float(lowest)
+    acs: int
+    macs: int
+    weighted: float = 0.0
+    lowest: float = 0.0
 
 
 class FanOut:
@@ -213,19 +246,27 @@ def sparse_is_cheaper(table: FanOut, rows: int, events: int) -> bool:
     return sparse < rows * table.shape[0] * table.shape[1] * NS_PER_BLAS_MAC
 
 
-def propagate(table: FanOut, rows: np.ndarray) -> tuple[np.ndarray, Counts]:
-    """``rows @ M`` (``rows [R, n_in]``) and the counts of its events, the cheaper way for this activity
-    (module doc)."""
+def propagate(table: FanOut, rows: np.ndarray, events_in: bool = False, out: np.ndarray | None = None):
+    """``(rows @ M, Counts)`` for ``rows [R, n_in]``, the cheaper way for this activity (module doc); ``events_in``:
+    the values are event counts (``Counts.weighted`` and ``lowest`` wanted); ``out``: a float64 ``[R, n_out]``
+    array to write into (hwsim reuses one per layer: fresh pages cost 3x a rewrite)."""
     rows = np.ascontiguousarray(rows, dtype=np.float64)
-    events = np.count_nonzero(rows)
-    if table.dense is not None and not sparse_is_cheaper(table, rows.shape[0], events):
-        return rows @ table.dense, Counts(*_count(rows, table.fanout))
-    idx, val = np.empty(events, dtype=np.int64), np.empty(events)
+    out = np.empty((rows.shape[0], table.shape[1])) if out is None else out
     ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-    counts = Counts(*_events(rows, table.fanout, idx, val, ptr))
-    out = np.zeros((rows.shape[0], table.shape[1]))
+    _row_events(rows, ptr)
+    events = int(ptr[-1])
+    if table.dense is not None and not sparse_is_cheaper(table, rows.shape[0], events):
+        acs, macs = _count(rows, table.fanout)
+        extra = (float((rows @ table.fanout).sum()), min(0.0, float(rows.min()))) if events_in else ()
+        return np.matmul(rows, table.dense, out=out), Counts(int(acs), int(macs), *extra)
+    idx, val = np.empty(events + 1, dtype=np.int64), np.empty(events + 1)
+    scan = _events_dense if events > DENSE_SCAN_ABOVE * rows.size else _events
+    acs, macs = scan(rows, table.fanout, ptr, idx, val)
+    idx, val = idx[:events], val[:events]
+    extra = (float(val @ table.fanout[idx]), min(0.0, float(val.min(initial=0.0)))) if events_in else ()
+    out.fill(0.0)
     if events and table.contiguous:
         _scatter_rows(ptr, idx, val, table.dense, out)
     elif events and table.nnz:
         _scatter_csr(ptr, idx, val, table.indptr, table.indices, table.data, out)
-    return out, counts
+    return out, Counts(int(acs), int(macs), *extra)

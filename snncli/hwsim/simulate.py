@@ -143,6 +143,7 @@ class Simulator:
         self.event_inputs = _event_inputs(program)
         self._delivered: dict[str, int] = {}  # events delivered to an event-driven neuron layer, not yet counted
         self._clipped = 0
+        self._arena: dict[tuple, np.ndarray] = {}  # one output array per layer and shape, rewritten every batch
 
     # ------------------------------------------------------------------ running
     def run(self, x: np.ndarray, batch_size: int = 256, record: bool = False, progress=None) -> SimResult:
@@ -152,7 +153,7 @@ class Simulator:
         """
         x = check_input(self.program, x)
         size = self.batch_limit(x.shape[0], batch_size)
-        return self.stream((x[:, start : start + size] for start in range(0, x.shape[1], size)), record, progress)
+        return self._stream((x[:, start : start + size] for start in range(0, x.shape[1], size)), record, progress)
 
     def batch_limit(self, steps: int, batch_size: int) -> int:
         """``batch_size``, lowered so that one layer's output over the window stays below :data:`WINDOW_BYTES`."""
@@ -163,6 +164,9 @@ class Simulator:
         """Run ``batches`` (arrays ``[T, n, *input_shape]``, the same ``T``) one after another, as one run:
         counters summed, outputs (and records) joined along the sample axis.  A dataset encoded batch by
         batch goes through without ever existing whole."""
+        return self._stream((check_input(self.program, batch) for batch in batches), record, progress)
+
+    def _stream(self, batches: Iterable[np.ndarray], record: bool, progress) -> SimResult:
         counters = {
             layer.name: LayerCounters(layer.name, layer.kind, neurons=layer.size if layer.kind == "neuron" else 0,
                                       synapses=self.tables[layer.name].nnz if layer.kind in SYNAPTIC else 0)
@@ -171,14 +175,13 @@ class Simulator:
         outputs, records, steps = [], {}, None
         self._clipped = 0
         for batch in batches:
-            batch = check_input(self.program, batch)
             if steps is not None and batch.shape[0] != steps:
                 raise SnnCliError(f"a batch has {batch.shape[0]} steps, the ones before it {steps}: one run has one T")
             steps = batch.shape[0]
             size = self.batch_limit(steps, batch.shape[1])
             for start in range(0, batch.shape[1], size):
                 outs, states = self._run_batch(batch[:, start : start + size], counters, record)
-                outputs.append(outs[self.output.name])
+                outputs.append(outs[self.output.name].copy())  # the arena is rewritten by the next batch
                 if record:
                     self._keep(records, outs, states)
                 if progress is not None:
@@ -192,11 +195,13 @@ class Simulator:
 
     def _keep(self, records: dict, outs: dict, states: dict) -> None:
         """Add one batch's outputs and states to ``records``: spikes narrowed (:func:`spike_record`), states as the
-        model gives them."""
+        model gives them; copies, not the arena's arrays."""
         for layer in self.program.layers:
             rec = records.setdefault(layer.name, {"out": []})
+            out = outs[layer.name]
             spiking = layer.kind == "neuron" and getattr(layer.neuron, "spiking", True)
-            rec["out"].append(spike_record(outs[layer.name]) if spiking else outs[layer.name])
+            kept = spike_record(out) if spiking else out
+            rec["out"].append(kept.copy() if kept is out else kept)
             for key, value in states.get(layer.name, {}).items():
                 rec.setdefault(key, []).append(value)
 
@@ -221,6 +226,14 @@ class Simulator:
         joined = {name: {key: np.concatenate(v) for key, v in rec.items()} for name, rec in (recorded or {}).items()}
         return outs, joined
 
+    def _buffer(self, name: str, shape: tuple) -> np.ndarray:
+        """A float64 array of ``shape`` for layer ``name``'s output, the same one every batch (a fresh array
+        costs its page faults: about 3x writing one already mapped)."""
+        key = (name, tuple(shape))
+        if key not in self._arena:
+            self._arena[key] = np.empty(shape)
+        return self._arena[key]
+
     @staticmethod
     def _gather(layer: Layer, outs: dict, start: int, stop: int, batch: int) -> np.ndarray:
         """Input of steps ``[start, stop)``: the sum of the same-step sources' outputs and of the
@@ -242,7 +255,10 @@ class Simulator:
         kind, op = layer.kind, layer.op
         steps, batch = inp.shape[:2]
         if kind == "input":
-            x = inp.astype(np.float64, copy=False)
+            x = inp
+            if inp.dtype != np.float64:
+                x = self._buffer(layer.name, inp.shape)
+                np.copyto(x, inp)
             if op.scale is None:
                 return x
             levels = np.round(x * op.scale)
@@ -253,7 +269,8 @@ class Simulator:
             return self._neurons(layer, inp, states, counter, recorded)
         table = self._fanouts.get(layer.name)
         if table is not None:
-            out, counts = propagate(table, inp.reshape(steps * batch, -1))
+            out, counts = propagate(table, inp.reshape(steps * batch, -1), layer.name in self.event_inputs,
+                                    self._buffer(layer.name, (steps * batch, table.shape[1])))
             if kind in SYNAPTIC:
                 self._count_synaptic(layer.name, counts, counter)
             out = out.reshape(steps, batch, *layer.out_shape)
@@ -273,7 +290,8 @@ class Simulator:
         ``recorded``, every per-neuron state variable after each step (``v``, ``i``, ``u``, ...)."""
         model, params = self.models[layer.name], layer.neuron
         if model.window is not None:
-            state, out, rec = model.window(states[layer.name], inp, params, recorded is not None)
+            out = self._buffer(layer.name, inp.shape)
+            state, out, rec = model.window(states[layer.name], inp, params, recorded is not None, out)
         else:
             state, out, rec = _step_by_step(model, states[layer.name], inp, params, recorded is not None)
         states[layer.name] = state

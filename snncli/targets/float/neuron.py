@@ -205,8 +205,9 @@ def _coefficients(p: FloatLIF, shape: tuple) -> tuple:
                                                    "v_reset", "v_min"))
 
 
-def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False):
-    """:func:`step` over every step of ``x [T, batch, *shape]``, compiled (:data:`NeuronModel.window`)."""
+def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False, out: np.ndarray | None = None):
+    """:func:`step` over every step of ``x [T, batch, *shape]``, compiled (:data:`NeuronModel.window`); ``out``: a
+    float64 array of ``x``'s shape to write the outputs into."""
     steps, batch, *shape = x.shape
     n = int(np.prod(shape, dtype=np.int64))
     kernel = _window(p.i_decay is not None, p.spiking, RESETS.index(p.reset), p.fire == ">=", p.multi_spike,
@@ -214,7 +215,7 @@ def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False):
     xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
     states = {key: np.array(value, dtype=np.float64).reshape(batch, n) for key, value in state.items()}
     empty = np.zeros((batch, n))
-    out = np.empty((steps, batch, n))
+    out = np.empty((steps, batch, n)) if out is None else out.reshape(steps, batch, n)
     rec = {key: np.empty((steps, batch, n) if record and key in state else (0, 0, 0)) for key in ("v", "i", "s")}
     kernel(xs, states["v"], states.get("i", empty), states.get("s", empty), *_coefficients(p, tuple(shape)), out,
            rec["v"], rec["i"], rec["s"])

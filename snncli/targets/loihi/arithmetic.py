@@ -294,9 +294,10 @@ def _cuba_kernel(in_half: int, record: bool):
 _cuba_window = specialise(_cuba_kernel)
 
 
-def loihi_cuba_window(state: dict, x: np.ndarray, params: LoihiCuba, record: bool = False):
+def loihi_cuba_window(state: dict, x: np.ndarray, params: LoihiCuba, record: bool = False,
+                      out: np.ndarray | None = None):
     """:func:`loihi_cuba_step` over every step of ``x [T, batch, *shape]``, compiled (``NeuronModel.window``);
-    states recorded as int32 (24-bit on the chip)."""
+    states recorded as int32 (24-bit on the chip); ``out``: a float64 array of ``x``'s shape for the spikes."""
     steps, batch, *shape = x.shape
     n = int(np.prod(shape, dtype=np.int64))
     xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
@@ -306,7 +307,7 @@ def loihi_cuba_window(state: dict, x: np.ndarray, params: LoihiCuba, record: boo
     t0 = int(state["t"]) if "t" in state else None
     reset_at = params.reset_step - t0 if t0 is not None and 0 <= params.reset_step - t0 < steps else -1
     in_half = 1 << (params.in_wrap_bits - 1) if params.in_wrap_bits is not None else 0
-    out = np.empty((steps, batch, n))
+    out = np.empty((steps, batch, n)) if out is None else out.reshape(steps, batch, n)
     rec = [np.empty((steps, batch, n) if record else (0, 0, 0), dtype=np.int32) for _ in range(2)]
     kernel = _cuba_window(in_half, bool(record))
     if kernel(xs, u, v, DECAY_UNITY - (params.du + DS_OFFSET), DECAY_UNITY - (params.dv + DM_OFFSET), bias,

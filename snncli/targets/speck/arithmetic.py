@@ -341,9 +341,9 @@ def state_dtype(p: SpeckIAF):
     return next(t for t in (np.int16, np.int32, np.int64) if np.iinfo(t).min <= lo and p.state_max <= np.iinfo(t).max)
 
 
-def speck_iaf_window(state: dict, x: np.ndarray, params, record: bool = False):
+def speck_iaf_window(state: dict, x: np.ndarray, params, record: bool = False, out: np.ndarray | None = None):
     """:func:`speck_iaf_step` over every step of ``x [T, batch, *shape]``, compiled (``NeuronModel.window``);
-    the state recorded in :func:`state_dtype`."""
+    the state recorded in :func:`state_dtype`; ``out``: a float64 array of ``x``'s shape for the spike counts."""
     p = _as_params(params)
     steps, batch, *shape = x.shape
     n = int(np.prod(shape, dtype=np.int64))
@@ -352,7 +352,7 @@ def speck_iaf_window(state: dict, x: np.ndarray, params, record: bool = False):
     bias = np.zeros(n, dtype=np.int64)
     if p.bias is not None:
         bias = np.ascontiguousarray(np.broadcast_to(p.bias.reshape((-1,) + (1,) * (len(shape) - 1)), shape)).reshape(n)
-    out = np.empty((steps, batch, n))
+    out = np.empty((steps, batch, n)) if out is None else out.reshape(steps, batch, n)
     rec_v = np.empty((steps, batch, n) if record else (0, 0, 0), dtype=state_dtype(p))
     kernel = _iaf_window(p.saturate, p.multi_spike, p.reset == "subtract", bool(record))
     if kernel(xs, v, bias, p.state_min, p.state_max, p.threshold, p.min_v_mem, out, rec_v):
