@@ -109,6 +109,7 @@ PATH_CASES = [
     ("report:folder", "report {out} -o {out}/r", "training run"),
     ("report:profile", "report {sim} -o {out}/r --profile bogus", "profile"),
     ("report:output-is-a-file", "report {sim} -o {garbage}", "is a file, not a folder"),
+    ("report:output-under-a-file", "report {sim} -o {garbage}/r", "is a file, not a folder"),
     ("train:config-missing", "train --run-dir {out}/t --config {out}/nope.yaml", "config"),
     ("train:config-folder", "train --run-dir {out}/t --config {out}", "config"),
     ("train:init-from-missing", "train --run-dir {out}/t --init-from {out}/nope", "init_from"),

@@ -67,7 +67,7 @@ def test_missing_torchvision_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # makes `import torchvision` raise ImportError
     monkeypatch.setitem(sys.modules, "torchvision.datasets", None)
     with pytest.raises(SnnCliError, match="needs torchvision"):
-        load_dataset("cifar10", data_root=str(tmp_path))
+        load_dataset("mnist", data_root=str(tmp_path))
 
 
 def _fake_tonic(sensor_size, dtype, n=3):

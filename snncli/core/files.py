@@ -45,16 +45,17 @@ def check_output_path(path: str | os.PathLike, what: str = "output file") -> str
 
 
 def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> str:
-    """Fail early when ``path`` cannot become a folder of outputs: a file in its place, or a
-    missing or unwritable parent (the folder itself is created by the writer)."""
+    """Fail early when ``path`` cannot become a folder of outputs: a file in its place or in the
+    place of a folder above it, or no write permission where it would be created (the writer
+    creates the missing folders)."""
     path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise SnnCliError(f"{what} {path} is a file, not a folder; choose another name")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise SnnCliError(f"{what} {path}: folder {parent} does not exist; create it first")
-    if not os.access(path if os.path.isdir(path) else parent, os.W_OK):
-        raise SnnCliError(f"{what} {path} is not writable")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise SnnCliError(f"{what} {path}: {existing} is a file, not a folder; choose another name")
+    if not os.access(existing, os.W_OK):
+        raise SnnCliError(f"{what} {path}: {existing} is not writable")
     return path
 
 
