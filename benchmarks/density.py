@@ -51,7 +51,9 @@ import torch.nn.functional as F
 from benchmarks.clock import Timer, single_thread
 
 ROOT = Path(__file__).resolve().parents[1]
-CNN_NIR = Path(os.environ.get("SNNCLI_CONFORMANCE", ROOT.parent / "shared" / "conformance")) / "nir-paper" / "cnn_sinabs.nir"
+CNN_NIR = (
+    Path(os.environ.get("SNNCLI_CONFORMANCE", ROOT.parent / "shared" / "conformance")) / "nir-paper" / "cnn_sinabs.nir"
+)
 DENSITIES = (0.0, 0.001, 0.01, 0.1, 0.5)
 FRAMEWORKS = ("spikingjelly", "snntorch", "sinabs", "torch")
 DT = 1e-4
@@ -99,7 +101,9 @@ def _torch_layers(prog) -> list[tuple]:
             p = layer.neuron
             coeff = {k: np.unique(getattr(p, k)) for k in ("v_decay", "v_gain", "v_threshold", "v_bias")}
             if any(v.size != 1 for v in coeff.values()) or coeff["v_bias"][0] != 0 or p.reset != "subtract":
-                raise SystemExit(f"{layer.name}: the benchmark's peers need one decay/gain/threshold, no bias, subtract")
+                raise SystemExit(
+                    f"{layer.name}: the benchmark's peers need one decay/gain/threshold, no bias, subtract"
+                )
             gain_of[layer.inputs[0]] = float(coeff["v_gain"][0])
             layers.append(("neuron", float(coeff["v_decay"][0]), float(coeff["v_threshold"][0]), p.multi_spike,
                            p.fire == ">="))  # fmt: skip
@@ -312,8 +316,15 @@ def fit(rows: list[dict], clock: str = "ms_per_sample_1_thread") -> dict:
     return out
 
 
-def measure(network: str, densities=DENSITIES, steps: int = 25, samples: int = 64, repeats: int = 5,
-            extra: dict | None = None, all_threads: bool = True) -> dict:
+def measure(
+    network: str,
+    densities=DENSITIES,
+    steps: int = 25,
+    samples: int = 64,
+    repeats: int = 5,
+    extra: dict | None = None,
+    all_threads: bool = True,
+) -> dict:
     """Every framework at every density (and at the ``extra`` named inputs), the fits, the settings."""
     peers = Peers(network, samples)
     shape = (steps, samples, *peers.shape)
@@ -399,9 +410,11 @@ def kernel_costs(repeats: int = 5) -> dict:
         "ns_per_row_element": round(1e9 * t_rows / (np.count_nonzero(rows) * 500), 4),
         "ns_per_csr_synapse": round(1e9 * t_csr / float((crow @ conv.fanout).sum()), 4),
         "ns_per_blas_mac": round(1e9 * t_blas / rows.size / 500, 4),
-        "constants_in_kernels_py": {"NS_PER_ROW_ELEMENT": kernels.NS_PER_ROW_ELEMENT,
-                                    "NS_PER_CSR_SYNAPSE": kernels.NS_PER_CSR_SYNAPSE,
-                                    "NS_PER_BLAS_MAC": kernels.NS_PER_BLAS_MAC},  # fmt: skip
+        "constants_in_kernels_py": {
+            "NS_PER_ROW_ELEMENT": kernels.NS_PER_ROW_ELEMENT,
+            "NS_PER_CSR_SYNAPSE": kernels.NS_PER_CSR_SYNAPSE,
+            "NS_PER_BLAS_MAC": kernels.NS_PER_BLAS_MAC,
+        },  # fmt: skip
     }
 
 

@@ -46,16 +46,32 @@ NEURONS = ("lif", "psn", "masked-psn", "sliding-psn")
 
 def machine(device: torch.device) -> dict:
     cpuinfo = Path("/proc/cpuinfo")
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if cpuinfo.exists() else platform.processor()
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if cpuinfo.exists()
+        else platform.processor()
+    )
     import spikingjelly
 
-    return {"platform": platform.platform(), "cpu": cpu, "cpus": len(os.sched_getaffinity(0)),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "spikingjelly": getattr(spikingjelly, "__version__", "2.0.0"), "python": platform.python_version(),
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
-            "load_average_1min_at_start": os.getloadavg()[0]}
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "spikingjelly": getattr(spikingjelly, "__version__", "2.0.0"),
+        "python": platform.python_version(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+        "load_average_1min_at_start": os.getloadavg()[0],
+    }
 
 
 def _sync(device: torch.device) -> None:
@@ -63,8 +79,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_training(cfg, x: torch.Tensor, y: torch.Tensor, batches: int, warmup: int,
-                  device: torch.device) -> tuple[float, float]:
+def time_training(
+    cfg, x: torch.Tensor, y: torch.Tensor, batches: int, warmup: int, device: torch.device
+) -> tuple[float, float]:
     """Samples per wall-clock second and per CPU second of ``batches`` training steps of ``cfg``'s model
     (after ``warmup`` steps)."""
     torch.manual_seed(0)
@@ -73,7 +90,7 @@ def time_training(cfg, x: torch.Tensor, y: torch.Tensor, batches: int, warmup: i
     batch = len(x) // (batches + warmup)
 
     def step(i: int) -> None:
-        xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+        xb, yb = x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]
         out = net(xb.unsqueeze(0).expand(cfg.time_steps, *xb.shape))
         loss = F.cross_entropy(spike_counts(out), yb)
         opt.zero_grad(set_to_none=True)
@@ -120,21 +137,30 @@ def main() -> None:
     n = args.batch_size * (args.batches + args.warmup)
     x = torch.from_numpy(ds.train_x[:n]).to(device)
     y = torch.from_numpy(ds.train_y[:n]).to(device)
-    base = {"model": args.model, "hidden": args.hidden, "channels": args.channels, "encoder": "direct",
-            "psn_order": args.psn_order, "dataset": args.dataset, "device": args.device}
+    base = {
+        "model": args.model,
+        "hidden": args.hidden,
+        "channels": args.channels,
+        "encoder": "direct",
+        "psn_order": args.psn_order,
+        "dataset": args.dataset,
+        "device": args.device,
+    }
     speed: dict[tuple[int, str], list[float]] = {(t, k): [] for t in args.steps for k in args.neurons}
     cpu_speed: dict[tuple[int, str], list[float]] = {(t, k): [] for t in args.steps for k in args.neurons}
     t_start = time.perf_counter()
     for r in range(args.repeats):
-        order = args.neurons[r % len(args.neurons):] + args.neurons[:r % len(args.neurons)]
+        order = args.neurons[r % len(args.neurons) :] + args.neurons[: r % len(args.neurons)]
         for t in args.steps:
             for kind in order:
                 cfg = load_config(None, {**base, "neuron": kind, "time_steps": t})
                 wall, cpu = time_training(cfg, x, y, args.batches, args.warmup, device)
                 speed[(t, kind)].append(wall)
                 cpu_speed[(t, kind)].append(cpu)
-                print(f"repeat {r + 1}/{args.repeats} T={t:3d} {kind:12s} {wall:9.1f} samples/s "
-                      f"{cpu:9.1f} samples/CPU-s", flush=True)
+                print(
+                    f"repeat {r + 1}/{args.repeats} T={t:3d} {kind:12s} {wall:9.1f} samples/s {cpu:9.1f} samples/CPU-s",
+                    flush=True,
+                )
 
     rows = []
     for t in args.steps:
@@ -142,27 +168,48 @@ def main() -> None:
         lif_cpu = statistics.median(cpu_speed[(t, "lif")]) if "lif" in args.neurons else None
         for kind in args.neurons:
             med, med_cpu = statistics.median(speed[(t, kind)]), statistics.median(cpu_speed[(t, kind)])
-            rows.append({"time_steps": t, "neuron": kind, "samples_per_s": [round(v, 1) for v in speed[(t, kind)]],
-                         "median_samples_per_s": round(med, 1),
-                         "speedup_vs_lif": round(med / lif, 2) if lif else None,
-                         "samples_per_cpu_s": [round(v, 1) for v in cpu_speed[(t, kind)]],
-                         "median_samples_per_cpu_s": round(med_cpu, 1),
-                         "cpu_speedup_vs_lif": round(med_cpu / lif_cpu, 2) if lif_cpu else None})
-    result = {"command": " ".join(["python", *sys.argv]),
-              "what": "training samples/s (forward over T + backward + Adam step), same network per row, "
-                      "interleaved repeats; median over repeats",
-              "network": {**base, "parameters_lif": sum(p.numel() for p in build_model(
-                  load_config(None, {**base, "time_steps": args.steps[0]}), x.shape[1:], 10).parameters())},
-              "batch_size": args.batch_size, "timed_batches": args.batches, "warmup_batches": args.warmup,
-              "repeats": args.repeats, "results": rows, "seconds": round(time.perf_counter() - t_start, 1),
-              "machine": {**start_machine, "load_average_1min_at_end": os.getloadavg()[0]}}
+            rows.append(
+                {
+                    "time_steps": t,
+                    "neuron": kind,
+                    "samples_per_s": [round(v, 1) for v in speed[(t, kind)]],
+                    "median_samples_per_s": round(med, 1),
+                    "speedup_vs_lif": round(med / lif, 2) if lif else None,
+                    "samples_per_cpu_s": [round(v, 1) for v in cpu_speed[(t, kind)]],
+                    "median_samples_per_cpu_s": round(med_cpu, 1),
+                    "cpu_speedup_vs_lif": round(med_cpu / lif_cpu, 2) if lif_cpu else None,
+                }
+            )
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "what": "training samples/s (forward over T + backward + Adam step), same network per row, "
+        "interleaved repeats; median over repeats",
+        "network": {
+            **base,
+            "parameters_lif": sum(
+                p.numel()
+                for p in build_model(
+                    load_config(None, {**base, "time_steps": args.steps[0]}), x.shape[1:], 10
+                ).parameters()
+            ),
+        },
+        "batch_size": args.batch_size,
+        "timed_batches": args.batches,
+        "warmup_batches": args.warmup,
+        "repeats": args.repeats,
+        "results": rows,
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "machine": {**start_machine, "load_average_1min_at_end": os.getloadavg()[0]},
+    }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     for row in rows:
-        print(f"T={row['time_steps']:3d} {row['neuron']:12s} {row['median_samples_per_s']:9.1f} samples/s "
-              f"x{row['speedup_vs_lif']} vs lif; {row['median_samples_per_cpu_s']:9.1f} samples/CPU-s "
-              f"x{row['cpu_speedup_vs_lif']}")
+        print(
+            f"T={row['time_steps']:3d} {row['neuron']:12s} {row['median_samples_per_s']:9.1f} samples/s "
+            f"x{row['speedup_vs_lif']} vs lif; {row['median_samples_per_cpu_s']:9.1f} samples/CPU-s "
+            f"x{row['cpu_speedup_vs_lif']}"
+        )
     print(f"wrote {out}")
 
 

@@ -45,7 +45,7 @@ def _ports(src: str) -> str:
     return new
 
 
-LAZY_OBD = '''
+LAZY_OBD = """
 
 def __getattr__(name):  # snncli patch: object_detection needs torchvision and opencv; import it on first use
     if name == "obd":
@@ -53,7 +53,7 @@ def __getattr__(name):  # snncli patch: object_detection needs torchvision and o
 
         return obd
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-'''
+"""
 
 
 def _slayer_init(src: str) -> str:

@@ -138,17 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(command("train", cmd_train, "train an SNN with surrogate gradients (BPTT)", TRAIN_HELP))
     _convert_parser(command("convert", cmd_convert, "convert a trained ReLU network to an SNN (ann2snn)", CONVERT_HELP))
     _export_parser(command("export", cmd_export, "export a run or a .nir graph to a target's artifact", EXPORT_HELP))
-    _simulate_parser(command("simulate", cmd_simulate, "run a NIR graph or Program event by event in hwsim",
-                             SIMULATE_HELP))
-    _report_parser(command("report", cmd_report, "energy and latency report from a simulation result or a run",
-                           REPORT_HELP))
-    _parity_parser(command("parity", cmd_parity, "compare the float torch model with the exported program",
-                           PARITY_HELP))
-    p = command("inspect", cmd_inspect, "show what snncli reads in a .nir graph: producer, reading, dt, per node",
-                INSPECT_HELP)
+    _simulate_parser(
+        command("simulate", cmd_simulate, "run a NIR graph or Program event by event in hwsim", SIMULATE_HELP)
+    )
+    _report_parser(
+        command("report", cmd_report, "energy and latency report from a simulation result or a run", REPORT_HELP)
+    )
+    _parity_parser(
+        command("parity", cmd_parity, "compare the float torch model with the exported program", PARITY_HELP)
+    )
+    p = command(
+        "inspect", cmd_inspect, "show what snncli reads in a .nir graph: producer, reading, dt, per node", INSPECT_HELP
+    )
     p.add_argument("graph", help=".nir file")
-    command("doctor", cmd_doctor, "show which backends, datasets and devices are available here",
-            "Show the installed packages, the datasets this machine can load, each target's status and the devices.")
+    command(
+        "doctor",
+        cmd_doctor,
+        "show which backends, datasets and devices are available here",
+        "Show the installed packages, the datasets this machine can load, each target's status and the devices.",
+    )
     return parser
 
 
@@ -157,8 +165,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS, []) and "%(default)" not in text \
-                and "default" not in text:
+        if (
+            action.default not in (None, False, argparse.SUPPRESS, [])
+            and "%(default)" not in text
+            and "default" not in text
+        ):
             text += " (default: %(default)s)"
         return text
 
@@ -188,28 +199,45 @@ def _add_target_options(p) -> None:
         if f.type in (bool, "bool"):
             p.add_argument(flag, dest=f"target_{key}", action="store_true", default=None, help=text)
         else:
-            p.add_argument(flag, dest=f"target_{key}", choices=f.metadata.get("choices"), default=None, help=text,
-                           type=type(f.default) if isinstance(f.default, (int, float)) else str)
+            p.add_argument(
+                flag,
+                dest=f"target_{key}",
+                choices=f.metadata.get("choices"),
+                default=None,
+                help=text,
+                type=type(f.default) if isinstance(f.default, (int, float)) else str,
+            )
 
 
 def _target_options(args) -> dict:
-    return {k[len("target_"):]: v for k, v in vars(args).items() if k.startswith("target_") and v is not None}
+    return {k[len("target_") :]: v for k, v in vars(args).items() if k.startswith("target_") and v is not None}
 
 
 def _add_physics(p, readings=True) -> None:
-    p.add_argument("--dt", type=POSITIVE_FLOAT, metavar="SECONDS",
-                   help=f"time step; default: what the graph records, else {DEFAULT_DT}")
+    p.add_argument(
+        "--dt",
+        type=POSITIVE_FLOAT,
+        metavar="SECONDS",
+        help=f"time step; default: what the graph records, else {DEFAULT_DT}",
+    )
     if readings:
         from snncli.nirgraph.readings import READINGS
 
-        p.add_argument("--reading", choices=READINGS,
-                       help="which producer's semantics the graph's nodes mean (default: what the graph records, "
-                       "else what its producer's fingerprints say, else nir, the NIR spec; `snncli inspect G.nir` "
-                       "shows what is detected)")
+        p.add_argument(
+            "--reading",
+            choices=READINGS,
+            help="which producer's semantics the graph's nodes mean (default: what the graph records, "
+            "else what its producer's fingerprints say, else nir, the NIR spec; `snncli inspect G.nir` "
+            "shows what is detected)",
+        )
     for name in SETTINGS:
         flag = name.replace("_", "-")
-        p.add_argument(f"--override-{flag}", dest=f"override_{name}", action="store_true",
-                       help=f"use --{flag} even where it contradicts what the graph records (the result says so)")
+        p.add_argument(
+            f"--override-{flag}",
+            dest=f"override_{name}",
+            action="store_true",
+            help=f"use --{flag} even where it contradicts what the graph records (the result says so)",
+        )
 
 
 def _overrides(args) -> frozenset:
@@ -228,8 +256,13 @@ def _train_parser(p) -> None:
     p.add_argument("--run-dir", required=True, help="directory for the run's config, checkpoints and metrics")
     p.add_argument("--config", help="YAML file with training settings (unknown keys are an error)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config key listed below, with a YAML value (e.g. --set hidden=[64,32])")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config key listed below, with a YAML value (e.g. --set hidden=[64,32])",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_flags(p)
 
@@ -246,14 +279,17 @@ def _add_config_flags(p) -> None:
         text = f"{text} (default: {default})".replace("%", "%%")  # argparse formats help with %
         kind = str(f.type)
         if kind.startswith("bool"):
-            group.add_argument(flag, dest=f"cfg_{f.name}", action=argparse.BooleanOptionalAction, default=None, help=text)
+            group.add_argument(
+                flag, dest=f"cfg_{f.name}", action=argparse.BooleanOptionalAction, default=None, help=text
+            )
         elif kind.startswith("list[int]"):
             group.add_argument(flag, dest=f"cfg_{f.name}", type=POSITIVE_INT, nargs="+", default=None, help=text)
         else:
             base = kind.split(" |")[0]
             parse = {"int": _number(int, what="an integer"), "float": _number(float)}.get(base, str)
-            group.add_argument(flag, dest=f"cfg_{f.name}", type=parse, default=None, help=text,
-                               choices=f.metadata.get("choices"))
+            group.add_argument(
+                flag, dest=f"cfg_{f.name}", type=parse, default=None, help=text, choices=f.metadata.get("choices")
+            )
 
 
 CONVERT_HELP = """\
@@ -270,8 +306,9 @@ def _convert_parser(p) -> None:
     p.add_argument("--run-dir", required=True, help="directory for the converted run")
     p.add_argument("--config", help="YAML file with settings (model, dataset, ann_epochs, ...)")
     p.add_argument("--ann", metavar="ANN.pt", help="a ReLU network's weights written by an earlier convert (ann.pt)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config key listed below, with a YAML value")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="any config key listed below, with a YAML value"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_flags(p)
 
@@ -315,8 +352,11 @@ def _simulate_parser(p) -> None:
     p.add_argument("--encoder", help="input encoder (default: the one the graph records)")
     p.add_argument("--time-steps", type=POSITIVE_INT, help="number of steps (default: what the graph records)")
     p.add_argument("--limit", type=POSITIVE_INT, help="use only the first N samples")
-    p.add_argument("--target", choices=list(_targets()),
-                   help="arithmetic to lower a .nir graph to (default float; a Program knows its own)")
+    p.add_argument(
+        "--target",
+        choices=list(_targets()),
+        help="arithmetic to lower a .nir graph to (default float; a Program knows its own)",
+    )
     _add_physics(p)
     _add_target_options(p)
     p.add_argument("--record", metavar="OUT.npz", help="save every layer's output and state variables per step")
@@ -341,11 +381,19 @@ def _report_parser(p) -> None:
 
     p.add_argument("sim", help="JSON written by `snncli simulate --json`, or a run directory")
     p.add_argument("-o", "--output-dir", default="report", help="directory for report.{json,md,png,html}")
-    p.add_argument("--profile", nargs="+", help=f"energy profiles (default: all of {', '.join(DEFAULT_PROFILES)} "
-                   "and those of --profile-file)")
-    p.add_argument("--profile-file", action="append", default=[], metavar="P.yaml",
-                   help="YAML file with your own profile(s): name, source, e_ac, e_mac (pJ) and optional "
-                   + ", ".join(f.name for f in dataclasses.fields(Profile)[4:]))
+    p.add_argument(
+        "--profile",
+        nargs="+",
+        help=f"energy profiles (default: all of {', '.join(DEFAULT_PROFILES)} and those of --profile-file)",
+    )
+    p.add_argument(
+        "--profile-file",
+        action="append",
+        default=[],
+        metavar="P.yaml",
+        help="YAML file with your own profile(s): name, source, e_ac, e_mac (pJ) and optional "
+        + ", ".join(f.name for f in dataclasses.fields(Profile)[4:]),
+    )
     p.add_argument("--limit", type=POSITIVE_INT, default=200, help="a run directory: test samples to count")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="a run directory: which checkpoint")
 
@@ -363,9 +411,15 @@ percentage points or hwsim and the vendor disagree.
 def _parity_parser(p) -> None:
     p.add_argument("run", help="run directory written by `snncli train`")
     p.add_argument("--target", choices=list(_targets()), help="program to compare (default: the float arithmetic)")
-    p.add_argument("--reference-limit", type=NONNEGATIVE_INT, default=20,
-                   help="samples also run through the vendor simulator (slow); 0 = none")
-    p.add_argument("--tolerance", type=NONNEGATIVE_FLOAT, default=1.0, help="allowed accuracy drop in percentage points")
+    p.add_argument(
+        "--reference-limit",
+        type=NONNEGATIVE_INT,
+        default=20,
+        help="samples also run through the vendor simulator (slow); 0 = none",
+    )
+    p.add_argument(
+        "--tolerance", type=NONNEGATIVE_FLOAT, default=1.0, help="allowed accuracy drop in percentage points"
+    )
     p.add_argument("--limit", type=POSITIVE_INT, help="use only the first N test samples")
     p.add_argument("--device", help="torch device for the float model (default: cuda if available, else cpu)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
@@ -379,11 +433,14 @@ def cmd_train(args, console):
     from snncli.commands.train import TrainRequest, train
 
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
-    result = train(TrainRequest(args.run_dir, args.config, overrides, tuple(args.set), args.resume,
-                                not args.no_progress))
+    result = train(
+        TrainRequest(args.run_dir, args.config, overrides, tuple(args.set), args.resume, not args.no_progress)
+    )
     s = result.summary
-    print(f"trained {result.model} on {result.dataset}: test accuracy {100 * result.accuracy:.2f} % "
-          f"({s['epochs']} epochs, {s['seconds']:.0f} s); run in {args.run_dir}")
+    print(
+        f"trained {result.model} on {result.dataset}: test accuracy {100 * result.accuracy:.2f} % "
+        f"({s['epochs']} epochs, {s['seconds']:.0f} s); run in {args.run_dir}"
+    )
     return result
 
 
@@ -391,19 +448,33 @@ def cmd_convert(args, console):
     from snncli.commands.convert import ConvertRequest, convert
 
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
-    result = convert(ConvertRequest(args.run_dir, args.config, overrides, tuple(args.set), args.ann,
-                                    not args.no_progress))
+    result = convert(
+        ConvertRequest(args.run_dir, args.config, overrides, tuple(args.set), args.ann, not args.no_progress)
+    )
     s = result.summary
-    print(f"converted a ReLU {result.model} (test {100 * s['ann_test_accuracy']:.2f} %) to IF neurons over "
-          f"{s['time_steps']} steps: test accuracy {100 * s['test_accuracy']:.2f} %; run in {args.run_dir}")
+    print(
+        f"converted a ReLU {result.model} (test {100 * s['ann_test_accuracy']:.2f} %) to IF neurons over "
+        f"{s['time_steps']} steps: test accuracy {100 * s['test_accuracy']:.2f} %; run in {args.run_dir}"
+    )
     return result
 
 
 def cmd_export(args, console):
     from snncli.commands.export import ExportRequest, export
 
-    result = export(ExportRequest(args.source, args.target, args.output, _target_options(args), args.checkpoint,
-                                  args.dt, args.reading, _overrides(args)), console)
+    result = export(
+        ExportRequest(
+            args.source,
+            args.target,
+            args.output,
+            _target_options(args),
+            args.checkpoint,
+            args.dt,
+            args.reading,
+            _overrides(args),
+        ),
+        console,
+    )
     print(f"exported {args.source} ({result.nodes} nodes, dt {result.dt:g} s) to {', '.join(result.files)}")
     return result
 
@@ -411,16 +482,32 @@ def cmd_export(args, console):
 def cmd_simulate(args, console):
     from snncli.commands.simulate import SimulateRequest, simulate
 
-    req = SimulateRequest(args.graph, args.target, _target_options(args), args.dataset, args.input, args.data_root,
-                          args.encoder, args.time_steps, args.limit, args.dt, args.reading, _overrides(args),
-                          args.record, args.batch_size, args.seed)
+    req = SimulateRequest(
+        args.graph,
+        args.target,
+        _target_options(args),
+        args.dataset,
+        args.input,
+        args.data_root,
+        args.encoder,
+        args.time_steps,
+        args.limit,
+        args.dt,
+        args.reading,
+        _overrides(args),
+        args.record,
+        args.batch_size,
+        args.seed,
+    )
     result = simulate(req, console)
     _print_layers(result.layers)
     if result.record:
         print(f"recorded every layer to {result.record}")
     if result.accuracy is not None:
-        print(f"accuracy: {100 * result.accuracy:.2f} % on {result.samples} samples "
-              f"({result.steps} steps of {result.dt:g} s, {result.target} arithmetic, {result.seconds:.1f} s)")
+        print(
+            f"accuracy: {100 * result.accuracy:.2f} % on {result.samples} samples "
+            f"({result.steps} steps of {result.dt:g} s, {result.target} arithmetic, {result.seconds:.1f} s)"
+        )
     return result
 
 
@@ -428,8 +515,17 @@ def cmd_report(args, console):
     from snncli.commands.report import ReportRequest, report
     from snncli.hwsim.report import seconds
 
-    result = report(ReportRequest(args.sim, args.output_dir, tuple(args.profile) if args.profile else None,
-                                  tuple(args.profile_file), args.limit, args.checkpoint), console)
+    result = report(
+        ReportRequest(
+            args.sim,
+            args.output_dir,
+            tuple(args.profile) if args.profile else None,
+            tuple(args.profile_file),
+            args.limit,
+            args.checkpoint,
+        ),
+        console,
+    )
     rep = result.report
     print(f"counted on {rep['counted_on']}; ANN twin {rep['twin']['macs']:,} MACs ({rep['twin']['source']})")
     for name, e in rep["energy"].items():
@@ -440,8 +536,10 @@ def cmd_report(args, console):
     print(f"* {rep['matched_profile']['note']}")
     if rep.get("latency"):
         lat = rep["latency"]
-        print(f"latency ({lat['model']}): {seconds(lat['per_inference_s'])} per inference, "
-              f"{seconds(lat['per_step_s'])} per step{' (estimate)' if lat['estimate'] else ''}")
+        print(
+            f"latency ({lat['model']}): {seconds(lat['per_inference_s'])} per inference, "
+            f"{seconds(lat['per_step_s'])} per step{' (estimate)' if lat['estimate'] else ''}"
+        )
         for assumption in lat["assumptions"]:
             print(f"  - {assumption}")
     print("wrote " + ", ".join(result.files.values()))
@@ -451,21 +549,39 @@ def cmd_report(args, console):
 def cmd_parity(args, console):
     from snncli.commands.parity import ParityRequest, parity
 
-    req = ParityRequest(args.run, args.target, _target_options(args), args.reference_limit, args.tolerance,
-                        args.limit, args.device, args.checkpoint, args.seed, args.dt)
+    req = ParityRequest(
+        args.run,
+        args.target,
+        _target_options(args),
+        args.reference_limit,
+        args.tolerance,
+        args.limit,
+        args.device,
+        args.checkpoint,
+        args.seed,
+        args.dt,
+    )
     r = parity(req, console)
-    print(f"accuracy: torch ({r.device}) {100 * r.accuracy['torch']:.2f} %, hwsim ({r.target}) "
-          f"{100 * r.accuracy['hwsim']:.2f} %, drop {r.accuracy_drop_pp:+.2f} pp on {r.samples} samples")
-    print(f"predictions agree on {100 * r.prediction_agreement:.2f} % of samples; "
-          f"spikes match on {100 * r.spike_match_rate:.4f} % of (sample, neuron, step)")
+    print(
+        f"accuracy: torch ({r.device}) {100 * r.accuracy['torch']:.2f} %, hwsim ({r.target}) "
+        f"{100 * r.accuracy['hwsim']:.2f} %, drop {r.accuracy_drop_pp:+.2f} pp on {r.samples} samples"
+    )
+    print(
+        f"predictions agree on {100 * r.prediction_agreement:.2f} % of samples; "
+        f"spikes match on {100 * r.spike_match_rate:.4f} % of (sample, neuron, step)"
+    )
     for layer in r.layers:
-        print(f"  {layer['name']:<12} spike match {100 * layer['spike_match_rate']:8.4f} %   "
-              f"count cosine {layer['count_cosine']:.6f}")
+        print(
+            f"  {layer['name']:<12} spike match {100 * layer['spike_match_rate']:8.4f} %   "
+            f"count cosine {layer['count_cosine']:.6f}"
+        )
     if r.reference:
         ref = r.reference
-        print(f"vendor simulator on {ref['samples']} samples: accuracy {100 * ref['accuracy']['vendor']:.2f} % "
-              f"(hwsim {100 * ref['accuracy']['hwsim']:.2f} %); spikes identical to hwsim: "
-              f"{'yes' if ref['identical_spikes'] else 'NO'} ({100 * ref['spike_match_rate']:.4f} %)")
+        print(
+            f"vendor simulator on {ref['samples']} samples: accuracy {100 * ref['accuracy']['vendor']:.2f} % "
+            f"(hwsim {100 * ref['accuracy']['hwsim']:.2f} %); spikes identical to hwsim: "
+            f"{'yes' if ref['identical_spikes'] else 'NO'} ({100 * ref['spike_match_rate']:.4f} %)"
+        )
     print(r.verdict)
     if r.advice:
         print(f"  {r.advice}")
@@ -492,16 +608,23 @@ def cmd_inspect(args, console):
     for n in r.nodes:
         if "fits" in n:
             dts = ", ".join(f"{p} dt {v:g}" for p, v in n["dt"].items())
-            print(f"  {n['name']:<12} {n['kind']:<8} {str(n['out_shape']):<12} fits {'/'.join(n['fits']) or 'no producer'}"
-                  f"{f' ({dts})' if dts else ''}: {n['parameters']}")
+            print(
+                f"  {n['name']:<12} {n['kind']:<8} {str(n['out_shape']):<12} fits {'/'.join(n['fits']) or 'no producer'}"
+                f"{f' ({dts})' if dts else ''}: {n['parameters']}"
+            )
     if r.recorded.get("reading"):
         print(f"reading: {r.recorded['reading']} (recorded in the graph)")
     elif det["reading"] is None:
-        print(f"reading: not told by the graph; simulate/export refuse until --reading chooses one of "
-              f"{', '.join(det['readings'])}")
+        print(
+            f"reading: not told by the graph; simulate/export refuse until --reading chooses one of "
+            f"{', '.join(det['readings'])}"
+        )
     else:
-        print(f"reading: {det['reading']}" + (f", dt {det['dt']:g} s" if det["dt"] else "")
-              + (" (detected; simulate/export warn)" if det["message"] else " (no producer fingerprint: the NIR spec)"))
+        print(
+            f"reading: {det['reading']}"
+            + (f", dt {det['dt']:g} s" if det["dt"] else "")
+            + (" (detected; simulate/export warn)" if det["message"] else " (no producer fingerprint: the NIR spec)")
+        )
     if det["message"]:
         print(f"  {det['message']}")
     if r.reading:
@@ -527,9 +650,17 @@ def _print_layers(layers: list[dict]) -> None:
     for layer in layers:
         if layer["op"] in ("input", "output", "flatten"):
             continue
-        rows.append((layer["name"], layer["op"], f"{layer['sops']:,.0f}", f"{layer['macs']:,.0f}",
-                     f"{layer['neuron_updates']:,.0f}", f"{layer['spikes']:,.1f}",
-                     f"{layer['firing_rate']:.4f}" if layer["op"] == "neuron" else ""))
+        rows.append(
+            (
+                layer["name"],
+                layer["op"],
+                f"{layer['sops']:,.0f}",
+                f"{layer['macs']:,.0f}",
+                f"{layer['neuron_updates']:,.0f}",
+                f"{layer['spikes']:,.1f}",
+                f"{layer['firing_rate']:.4f}" if layer["op"] == "neuron" else "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print("per sample:")
     for r in rows:

@@ -12,8 +12,10 @@ CONFORMANCE = Path(os.environ.get("SNNCLI_CONFORMANCE", Path(__file__).resolve()
 def _folder(name: str) -> Path:
     path = CONFORMANCE / name
     if not path.is_dir():
-        pytest.skip(f"conformance folder {path} not found: put shared/ beside the checkout or set SNNCLI_CONFORMANCE "
-                    "to the conformance folder")
+        pytest.skip(
+            f"conformance folder {path} not found: put shared/ beside the checkout or set SNNCLI_CONFORMANCE "
+            "to the conformance folder"
+        )
     return path
 
 

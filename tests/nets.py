@@ -9,7 +9,8 @@ import nir
 import numpy as np
 
 from snncli.nirgraph import CheckedGraph, check_graph, read_nir
-from snncli.targets import get_target, lower as lower_checked, make_options
+from snncli.targets import get_target, make_options
+from snncli.targets import lower as lower_checked
 
 DT = 1e-4
 

@@ -30,11 +30,20 @@ def case(name: str, argv: str, word: str = "") -> None:
 
 # ---------------------------------------------------------------- numeric options, every command
 NUMERIC = {
-    "simulate {nir} --input {x}": {"--limit": ["0", "-1", "1.5", "abc", "nan"], "--batch-size": ["0", "-3", "x"],
-                                   "--seed": ["-1", "abc"], "--time-steps": ["0", "-2", "2.5"],
-                                   "--dt": ["0", "-1e-4", "nan", "inf", "abc", "1e999"]},
-    "parity {run}": {"--limit": ["0", "-5"], "--reference-limit": ["-1", "abc"], "--seed": ["-1"],
-                     "--tolerance": ["-1", "nan", "inf", "abc"], "--dt": ["0", "nan", "-1"]},
+    "simulate {nir} --input {x}": {
+        "--limit": ["0", "-1", "1.5", "abc", "nan"],
+        "--batch-size": ["0", "-3", "x"],
+        "--seed": ["-1", "abc"],
+        "--time-steps": ["0", "-2", "2.5"],
+        "--dt": ["0", "-1e-4", "nan", "inf", "abc", "1e999"],
+    },
+    "parity {run}": {
+        "--limit": ["0", "-5"],
+        "--reference-limit": ["-1", "abc"],
+        "--seed": ["-1"],
+        "--tolerance": ["-1", "nan", "inf", "abc"],
+        "--dt": ["0", "nan", "-1"],
+    },
     "export {run} --target nir -o {out}/m.nir": {"--dt": ["0", "-1e-4", "nan", "inf", "abc"]},
 }
 for command, options in NUMERIC.items():
@@ -50,8 +59,13 @@ CHOICES = {
 }  # fmt: skip
 for prefix, value in CHOICES.items():
     case(f"choice:{prefix.split()[0]}{prefix.split()[-1]}", f"{prefix} {value}", "invalid choice")
-for command in ("simulate {nir}", "export {run} --target nir -o {out}/m.nir", "parity {run}", "report {sim}",
-                "train --run-dir {out}/t"):
+for command in (
+    "simulate {nir}",
+    "export {run} --target nir -o {out}/m.nir",
+    "parity {run}",
+    "report {sim}",
+    "train --run-dir {out}/t",
+):
     case(f"{command.split()[0]}:unknown-flag", f"{command} --frobnicate 3", "unrecognized arguments")
 case("no-command-args:export", "export", "required")
 
@@ -159,8 +173,15 @@ TRAIN = {"--epochs": ["0", "-1", "abc"], "--batch-size": ["0", "x"], "--lr": ["n
 for flag, values in TRAIN.items():
     for value in values:
         case(f"train{flag}={value}", f"train --run-dir {{out}}/t {flag} {value}", "")
-for item in ("hidden=[1,", "model=", "nosuchkey=1", "lr=abc", "!!python/object/apply:os.system", "=3",
-             "epochs=!!python/object/apply:os.system ['true']"):
+for item in (
+    "hidden=[1,",
+    "model=",
+    "nosuchkey=1",
+    "lr=abc",
+    "!!python/object/apply:os.system",
+    "=3",
+    "epochs=!!python/object/apply:os.system ['true']",
+):
     case(f"train:set:{item}", f"train --run-dir {{out}}/t --set {item}", "")
 
 
@@ -392,8 +413,11 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(name, argv, word, files
 def test_the_nir_bomb_reads_in_bounded_memory(files, tmp_path):
     """A 200-byte NIR file declaring a 2 GB weight is refused before anything is read."""
     _, f = files
-    code = ("import resource, sys; from snncli.cli import main; rc = main(['simulate', %r, '--input', %r]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)") % (str(f["nir_bomb"]), str(f["x"]))
+    bomb, x = str(f["nir_bomb"]), str(f["x"])
+    code = (
+        f"import resource, sys; from snncli.cli import main; rc = main(['simulate', {bomb!r}, '--input', {x!r}]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "declares" in done.stderr
     peak_mib = int(done.stdout.strip().splitlines()[-1]) / 1024

@@ -10,8 +10,19 @@ import pytest
 
 from snncli.cli import main
 
-TINY = ["--epochs", "4", "--hidden", "64", "--time-steps", "4", "--no-progress",
-        "--set", "limit_train=800", "--set", "limit_test=100"]
+TINY = [
+    "--epochs",
+    "4",
+    "--hidden",
+    "64",
+    "--time-steps",
+    "4",
+    "--no-progress",
+    "--set",
+    "limit_train=800",
+    "--set",
+    "limit_test=100",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +43,17 @@ def test_train_export_simulate_report(trained, capsys, tmp_path):
     assert json.loads((root / "train.json").read_text())["accuracy"] > 0.3
     code, out, _ = run_cli(capsys, "export", str(root / "run"), "--target", "nir", "-o", str(tmp_path / "m.nir"))
     assert code == 0 and (tmp_path / "m.nir").exists()
-    code, out, _ = run_cli(capsys, "simulate", str(tmp_path / "m.nir"), "--limit", "50", "--json", str(tmp_path / "sim.json"),
-                           "--record", str(tmp_path / "rec.npz"))
+    code, out, _ = run_cli(
+        capsys,
+        "simulate",
+        str(tmp_path / "m.nir"),
+        "--limit",
+        "50",
+        "--json",
+        str(tmp_path / "sim.json"),
+        "--record",
+        str(tmp_path / "rec.npz"),
+    )
     assert code == 0
     sim = json.loads((tmp_path / "sim.json").read_text())
     assert sim["samples"] == 50 and sim["steps"] == 4 and 0 <= sim["accuracy"] <= 1
@@ -42,8 +62,9 @@ def test_train_export_simulate_report(trained, capsys, tmp_path):
     rec = np.load(tmp_path / "rec.npz")
     neuron = [k for k in rec.files if k.endswith("/v")]
     assert neuron and rec[neuron[0]].shape[:2] == (4, 50)
-    code, out, _ = run_cli(capsys, "report", str(tmp_path / "sim.json"), "-o", str(tmp_path / "rep"),
-                           "--json", str(tmp_path / "rep.json"))
+    code, out, _ = run_cli(
+        capsys, "report", str(tmp_path / "sim.json"), "-o", str(tmp_path / "rep"), "--json", str(tmp_path / "rep.json")
+    )
     assert code == 0
     rep = json.loads((tmp_path / "rep.json").read_text())
     e = rep["energy"]["horowitz45"]
@@ -65,8 +86,15 @@ def test_parity_float_is_exact(trained, capsys, tmp_path):
 def test_simulate_with_own_input_array(conformance, capsys, tmp_path):
     data = np.loadtxt(conformance / "lif_norse.csv", delimiter=",")
     np.save(tmp_path / "x.npy", data[:, 0].reshape(-1, 1, 1))
-    code, _, _ = run_cli(capsys, "simulate", str(conformance / "lif_norse.nir"), "--input", str(tmp_path / "x.npy"),
-                         "--record", str(tmp_path / "rec.npz"))
+    code, _, _ = run_cli(
+        capsys,
+        "simulate",
+        str(conformance / "lif_norse.nir"),
+        "--input",
+        str(tmp_path / "x.npy"),
+        "--record",
+        str(tmp_path / "rec.npz"),
+    )
     assert code == 0
     rec = np.load(tmp_path / "rec.npz")
     np.testing.assert_array_equal(np.flatnonzero(rec["1/out"][:, 0, 0]), np.flatnonzero(data[:, 2]))
@@ -83,9 +111,14 @@ def _assert_clean_error(code, err, *words):
 
 def _graph(weight):
     return nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([3])}), "fc": nir.Linear(weight=weight),
-               "output": nir.Output(output_type={"output": np.array([weight.shape[0]])})},
-        edges=[("input", "fc"), ("fc", "output")], type_check=False)
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([3])}),
+            "fc": nir.Linear(weight=weight),
+            "output": nir.Output(output_type={"output": np.array([weight.shape[0]])}),
+        },
+        edges=[("input", "fc"), ("fc", "output")],
+        type_check=False,
+    )
 
 
 def test_bad_inputs_give_one_line_errors(capsys, tmp_path, trained):
@@ -109,8 +142,9 @@ def test_bad_inputs_give_one_line_errors(capsys, tmp_path, trained):
     code, _, err = run_cli(capsys, "simulate", str(good), "--input", str(tmp_path / "x.npy"), "--json", str(out))
     _assert_clean_error(code, err, "shape")
     (tmp_path / "typo.yaml").write_text("epohcs: 3\n")
-    code, _, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "r"), "--config", str(tmp_path / "typo.yaml"),
-                           "--json", str(out))
+    code, _, err = run_cli(
+        capsys, "train", "--run-dir", str(tmp_path / "r"), "--config", str(tmp_path / "typo.yaml"), "--json", str(out)
+    )
     _assert_clean_error(code, err, "epohcs", "epochs")
     code, _, err = run_cli(capsys, "export", str(tmp_path / "nope"), "--target", "nir", "-o", str(tmp_path / "x.nir"))
     _assert_clean_error(code, err)
@@ -120,20 +154,27 @@ def test_bad_inputs_give_one_line_errors(capsys, tmp_path, trained):
 
 def test_unknown_node_type_is_named(capsys, tmp_path):
     graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([3])}),
-               "delay": nir.Delay(delay=np.ones(3)),
-               "output": nir.Output(output_type={"output": np.array([3])})},
-        edges=[("input", "delay"), ("delay", "output")], type_check=False)
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([3])}),
+            "delay": nir.Delay(delay=np.ones(3)),
+            "output": nir.Output(output_type={"output": np.array([3])}),
+        },
+        edges=[("input", "delay"), ("delay", "output")],
+        type_check=False,
+    )
     nir.write(str(tmp_path / "delay.nir"), graph)
     code, _, err = run_cli(capsys, "simulate", str(tmp_path / "delay.nir"), "--input", str(tmp_path / "none.npy"))
     _assert_clean_error(code, err, "delay", "Delay")
 
 
 def test_console_script_help_and_error_exit_code(tmp_path):
-    help_text = subprocess.run([sys.executable, "-m", "snncli.cli", "simulate", "--help"], capture_output=True, text=True)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "snncli.cli", "simulate", "--help"], capture_output=True, text=True
+    )
     assert help_text.returncode == 0 and "--record" in help_text.stdout
-    bad = subprocess.run([sys.executable, "-m", "snncli.cli", "simulate", str(tmp_path / "none.nir")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "snncli.cli", "simulate", str(tmp_path / "none.nir")], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "not found" in bad.stderr
 
 
@@ -160,17 +201,37 @@ def test_loihi_refusals_through_the_cli(capsys, tmp_path):
     """Too large for one chip, and a neuron Loihi cannot run: one line, exit 2, no file."""
     shape = (16, 128, 128)
     big = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type=np.array(shape)),
-               "conv": nir.Conv2d(input_shape=shape[1:], weight=np.ones((128, 16, 3, 3)), stride=1, padding=1,
-                                  dilation=1, groups=1, bias=np.zeros(128)),
-               "if1": nir.IF(r=np.full((128, 128, 128), 1e4), v_threshold=np.ones((128, 128, 128)),
-                             v_reset=np.zeros((128, 128, 128))),
-               "output": nir.Output(output_type=np.array((128, 128, 128)))},
-        edges=[("input", "conv"), ("conv", "if1"), ("if1", "output")])
+        nodes={
+            "input": nir.Input(input_type=np.array(shape)),
+            "conv": nir.Conv2d(
+                input_shape=shape[1:],
+                weight=np.ones((128, 16, 3, 3)),
+                stride=1,
+                padding=1,
+                dilation=1,
+                groups=1,
+                bias=np.zeros(128),
+            ),
+            "if1": nir.IF(
+                r=np.full((128, 128, 128), 1e4), v_threshold=np.ones((128, 128, 128)), v_reset=np.zeros((128, 128, 128))
+            ),
+            "output": nir.Output(output_type=np.array((128, 128, 128))),
+        },
+        edges=[("input", "conv"), ("conv", "if1"), ("if1", "output")],
+    )
     nir.write(str(tmp_path / "big.nir"), big)
     np.save(tmp_path / "x.npy", np.zeros((2, 1, *shape)))
-    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "big.nir"), "--target", "loihi",
-                           "--input", str(tmp_path / "x.npy"), "--json", str(tmp_path / "sim.json"))
+    code, _, err = run_cli(
+        capsys,
+        "simulate",
+        str(tmp_path / "big.nir"),
+        "--target",
+        "loihi",
+        "--input",
+        str(tmp_path / "x.npy"),
+        "--json",
+        str(tmp_path / "sim.json"),
+    )
     _assert_clean_error(code, err, "chips")
     run = tmp_path / "subtract"
     assert main(["train", "--run-dir", str(run), *TINY, "--reset", "subtract"]) == 0
@@ -186,11 +247,25 @@ def test_export_and_parity_on_loihi(trained, capsys, tmp_path):
     assert code == 0
     sidecar = json.loads((tmp_path / "net.h5.json").read_text())
     assert sidecar["resources"]["chips_needed"] == 1 and sidecar["resources"]["cores"] >= 2
-    code, _, _ = run_cli(capsys, "simulate", str(tmp_path / "net.h5.program.npz"), "--limit", "30",
-                         "--json", str(tmp_path / "sim.json"))
+    code, _, _ = run_cli(
+        capsys, "simulate", str(tmp_path / "net.h5.program.npz"), "--limit", "30", "--json", str(tmp_path / "sim.json")
+    )
     assert code == 0 and json.loads((tmp_path / "sim.json").read_text())["target"] == "loihi"
-    code, out, _ = run_cli(capsys, "parity", str(trained / "run"), "--target", "loihi", "--limit", "60",
-                           "--reference-limit", "3", "--tolerance", "100", "--json", str(tmp_path / "p.json"))
+    code, out, _ = run_cli(
+        capsys,
+        "parity",
+        str(trained / "run"),
+        "--target",
+        "loihi",
+        "--limit",
+        "60",
+        "--reference-limit",
+        "3",
+        "--tolerance",
+        "100",
+        "--json",
+        str(tmp_path / "p.json"),
+    )
     result = json.loads((tmp_path / "p.json").read_text())
     assert code == 0 and result["reference"]["identical_spikes"] is True
     assert result["reference"]["samples"] == 3 and result["samples"] == 60
@@ -199,19 +274,60 @@ def test_export_and_parity_on_loihi(trained, capsys, tmp_path):
 def test_qat_fine_tuning_from_a_run_keeps_its_settings_and_runs_exactly_on_loihi(capsys, tmp_path):
     """--init-from takes the source run's config (flags override); an IF CNN fine-tuned with
     --qat-bits 8 exports to a Loihi program that matches the float model spike for spike."""
-    cnn = ["--model", "cnn", "--neuron", "if", "--set", "bias=false", "--set", "channels=[4, 8]", "--epochs", "2",
-           "--time-steps", "4", "--no-progress", "--set", "limit_train=400", "--set", "limit_test=60"]
+    cnn = [
+        "--model",
+        "cnn",
+        "--neuron",
+        "if",
+        "--set",
+        "bias=false",
+        "--set",
+        "channels=[4, 8]",
+        "--epochs",
+        "2",
+        "--time-steps",
+        "4",
+        "--no-progress",
+        "--set",
+        "limit_train=400",
+        "--set",
+        "limit_test=60",
+    ]
     assert main(["train", "--run-dir", str(tmp_path / "float"), *cnn]) == 0
-    code, out, _ = run_cli(capsys, "train", "--run-dir", str(tmp_path / "qat"), "--init-from", str(tmp_path / "float"),
-                           "--qat-bits", "8", "--epochs", "1", "--lr", "5e-4", "--no-progress")
+    code, out, _ = run_cli(
+        capsys,
+        "train",
+        "--run-dir",
+        str(tmp_path / "qat"),
+        "--init-from",
+        str(tmp_path / "float"),
+        "--qat-bits",
+        "8",
+        "--epochs",
+        "1",
+        "--lr",
+        "5e-4",
+        "--no-progress",
+    )
     assert code == 0 and "trained cnn on digits" in out
     from snncli.trainer.config import load_config
 
     cfg = load_config(tmp_path / "qat" / "config.yaml")
     assert (cfg.model, cfg.neuron, cfg.channels, cfg.time_steps, cfg.limit_train) == ("cnn", "if", [4, 8], 4, 400)
     assert (cfg.qat_bits, cfg.epochs, cfg.init_from) == (8, 1, str(tmp_path / "float"))
-    code, out, _ = run_cli(capsys, "parity", str(tmp_path / "qat"), "--target", "loihi", "--reference-limit", "0",
-                           "--tolerance", "0", "--json", str(tmp_path / "p.json"))
+    code, out, _ = run_cli(
+        capsys,
+        "parity",
+        str(tmp_path / "qat"),
+        "--target",
+        "loihi",
+        "--reference-limit",
+        "0",
+        "--tolerance",
+        "0",
+        "--json",
+        str(tmp_path / "p.json"),
+    )
     result = json.loads((tmp_path / "p.json").read_text())
     assert code == 0 and result["accuracy_drop_pp"] == 0 and result["prediction_agreement"] == 1
     assert [layer["spike_match_rate"] for layer in result["layers"]] == [1.0, 1.0, 1.0]

@@ -9,8 +9,14 @@ from snncli.hwsim.simulate import simulate
 from snncli.nirgraph import read_nir
 from snncli.nirgraph.detect import detect
 
-GRAPHS = ["braille_noDelay_bias_zero.nir", "braille_noDelay_noBias_subtract.nir", "cnn_sinabs.nir",
-          "lif_norse.nir", "lif_rockpool.nir", "two_lif_neurons.nir"]
+GRAPHS = [
+    "braille_noDelay_bias_zero.nir",
+    "braille_noDelay_noBias_subtract.nir",
+    "cnn_sinabs.nir",
+    "lif_norse.nir",
+    "lif_rockpool.nir",
+    "two_lif_neurons.nir",
+]
 
 
 def read(path):
@@ -64,7 +70,9 @@ def test_braille_recurrent_edges_are_delayed(conformance):
     assert program.layer("lif1.lif").delayed_inputs == ("lif1.w_rec",)
     assert program.layer("lif1.lif").neuron.i_decay is not None
     biased = lower(read(conformance / "braille_noDelay_bias_zero.nir"))  # the delay sits before the biased synapse
-    assert biased.layer("lif1.w_rec").delayed_inputs == ("lif1.lif",) and "lif1.w_rec" in biased.layer("lif1.lif").inputs
+    assert (
+        biased.layer("lif1.w_rec").delayed_inputs == ("lif1.lif",) and "lif1.w_rec" in biased.layer("lif1.lif").inputs
+    )
 
 
 def test_braille_is_snntorch_and_its_reset_is_asked(conformance):
@@ -108,7 +116,11 @@ def test_lif_rockpool_matches_rockpools_spike_times(conformance):
     torch = pytest.importorskip("torch")
     lin, lif = graph.graph.nodes["0_LinearTorch"], graph.graph.nodes["1_LIFNeuronTorch"]
     linear = rockpool.LinearTorch((1, 1), weight=torch.tensor(np.asarray(lin.weight, float).T), has_bias=False).double()
-    neuron = rockpool.LIFNeuronTorch((1,), tau_mem=torch.tensor(np.asarray(lif.tau, float)),
-                                     threshold=torch.tensor(np.asarray(lif.v_threshold, float)), dt=found.dt)
+    neuron = rockpool.LIFNeuronTorch(
+        (1,),
+        tau_mem=torch.tensor(np.asarray(lif.tau, float)),
+        threshold=torch.tensor(np.asarray(lif.v_threshold, float)),
+        dt=found.dt,
+    )
     spikes, _, _ = neuron(linear(torch.tensor(x.reshape(1, -1, 1)))[0])
     np.testing.assert_array_equal(np.flatnonzero(spikes.detach().numpy().reshape(-1)), ours)

@@ -37,7 +37,7 @@ def _graph_and_folded(cfg, ds, mode, channel_wise):
     all in float64 so that rounding cannot flip a spike."""
     torch.manual_seed(1)
     ann = build_ann(cfg, ds.sample_shape, 10).double()
-    calibration = [torch.from_numpy(ds.train_x[i:i + 128]).double() for i in range(0, 512, 128)]
+    calibration = [torch.from_numpy(ds.train_x[i : i + 128]).double() for i in range(0, 512, 128)]
     graph = convert_ann(ann, calibration, mode, channel_wise, "cpu")
     scales = converter_scales(graph)
     snn = build_model(snn_config(cfg), ds.sample_shape, 10).double()
@@ -76,8 +76,20 @@ def test_accuracy_by_steps_is_the_accuracy_of_shorter_runs(digits):
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     run = tmp_path_factory.mktemp("conv") / "run"
-    cfg = load_config(None, {"model": "cnn", "channels": [8, 16], "time_steps": 32, "ann_epochs": 10,
-                             "limit_train": 600, "limit_test": 200, "lr": 5e-3, "seed": 3, "device": "cpu"})
+    cfg = load_config(
+        None,
+        {
+            "model": "cnn",
+            "channels": [8, 16],
+            "time_steps": 32,
+            "ann_epochs": 10,
+            "limit_train": 600,
+            "limit_test": 200,
+            "lr": 5e-3,
+            "seed": 3,
+            "device": "cpu",
+        },
+    )
     return cfg, run, convert(cfg, run, progress=False)
 
 
@@ -86,8 +98,14 @@ def test_converted_run_is_an_ordinary_run(converted):
     for f in ("config.yaml", "checkpoints/best.pt", "checkpoints/last.pt", "metrics.json", "ann.pt"):
         assert (run / f).is_file(), f
     model, loaded, info = load_trained(run)
-    assert (loaded.model, loaded.neuron, loaded.reset, loaded.v_threshold, loaded.encoder, loaded.time_steps) == \
-        ("cnn", "if", "subtract", 1.0, "direct", 32)
+    assert (loaded.model, loaded.neuron, loaded.reset, loaded.v_threshold, loaded.encoder, loaded.time_steps) == (
+        "cnn",
+        "if",
+        "subtract",
+        1.0,
+        "direct",
+        32,
+    )
     assert export_refusal(loaded) is None
     graph = model_to_nir(model, torch.zeros(32, 1, *info["sample_shape"]))  # what `snncli export` does with it
     assert any(getattr(n, "metadata", {}).get("reset_mode") == "subtract" for n in graph.graph.nodes.values())
@@ -112,11 +130,14 @@ def test_convert_from_an_ann_checkpoint_reproduces_the_run(converted, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"model": "spikformer", "embed_dim": 32, "num_heads": 4}, "mlp or cnn"),
-    ({"encoder": "poisson"}, "encoder direct"),
-    ({"qat_bits": 8}, "convert first"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"model": "spikformer", "embed_dim": 32, "num_heads": 4}, "mlp or cnn"),
+        ({"encoder": "poisson"}, "encoder direct"),
+        ({"qat_bits": 8}, "convert first"),
+    ],
+)
 def test_convert_refuses_what_it_cannot_produce(overrides, message, tmp_path):
     with pytest.raises(SnnCliError, match=message):
         convert(load_config(None, overrides), tmp_path / "r", progress=False)
@@ -133,9 +154,15 @@ def test_convert_refuses_a_used_directory_and_a_foreign_ann(converted, tmp_path)
         convert(other, tmp_path / "y", ann_checkpoint=str(tmp_path / "missing.pt"), progress=False)
 
 
-@pytest.mark.parametrize("overrides, recipe_mode", [({}, "99.9%"), ({"ann2snn_mode": "max"}, "max"),
-                                                     ({"ann2snn_value": 99.99}, "99.99%"),
-                                                     ({"ann2snn_mode": "fraction", "ann2snn_value": 0.5}, 0.5)])
+@pytest.mark.parametrize(
+    "overrides, recipe_mode",
+    [
+        ({}, "99.9%"),
+        ({"ann2snn_mode": "max"}, "max"),
+        ({"ann2snn_value": 99.99}, "99.99%"),
+        ({"ann2snn_mode": "fraction", "ann2snn_value": 0.5}, 0.5),
+    ],
+)
 def test_config_keys_give_spikingjelly_recipe_modes(overrides, recipe_mode):
     assert ann2snn_mode(load_config(None, overrides)) == recipe_mode
 

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from nets import lower
 from spikingjelly.activation_based import functional, layer, neuron
 from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
 from torch.utils.data import DataLoader, TensorDataset
-
-from nets import lower
 
 from snncli.hwsim.simulate import simulate
 

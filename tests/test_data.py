@@ -10,8 +10,8 @@ from snncli.data import encoder_is_binary, list_datasets, load_dataset, make_enc
 from snncli.data.datasets import FASHION_MNIST_DIR
 from snncli.errors import SnnCliError
 
-
 # ---------------------------------------------------------------- datasets
+
 
 def test_digits_split_shapes_and_range():
     ds = load_dataset("digits")
@@ -30,12 +30,14 @@ def test_digits_split_follows_seed():
     assert not np.array_equal(a.test_x, c.test_x)
 
 
-@pytest.mark.skipif(not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(), reason="dataset-fashion-mnist not installed"
+)
 def test_fashion_mnist_official_split():
     ds = load_dataset("fashion-mnist")
     assert ds.train_x.shape == (60000, 1, 28, 28) and ds.test_x.shape == (10000, 1, 28, 28)
     assert np.array_equal(np.bincount(ds.test_y), [1000] * 10)
-    assert 0.0 <= ds.train_x.min() and ds.train_x.max() == 1.0
+    assert ds.train_x.min() >= 0.0 and ds.train_x.max() == 1.0
 
 
 def test_fashion_mnist_missing_files_says_what_to_do(tmp_path):

@@ -41,7 +41,7 @@ def digit_events(cache, digits):  # the same cache file the dataset was binned f
 
 
 def _samples(events, offsets):
-    return [events[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+    return [events[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
 def _bursts(t_us: np.ndarray) -> tuple[list, list]:
@@ -62,6 +62,7 @@ def _assert_three_saccades(t_us):
 
 # ---------------------------------------------------------------- digits-dvs
 
+
 def test_digits_dvs_shapes_dtype_and_split(digits, cache):
     from sklearn.model_selection import train_test_split
 
@@ -75,8 +76,10 @@ def test_digits_dvs_shapes_dtype_and_split(digits, cache):
     _, source = _digits_28()
     _, expect = train_test_split(source[:LIMIT], test_size=0.2, stratify=source[:LIMIT], random_state=0)
     assert np.array_equal(digits.test_y, expect)
-    assert np.array_equal(np.bincount(np.concatenate([digits.train_y, digits.test_y]), minlength=10),
-                          np.bincount(source[:LIMIT], minlength=10))
+    assert np.array_equal(
+        np.bincount(np.concatenate([digits.train_y, digits.test_y]), minlength=10),
+        np.bincount(source[:LIMIT], minlength=10),
+    )
     other = load_dataset("digits-dvs", data_root=str(cache), seed=1, time_steps=T, limit=LIMIT)
     assert not np.array_equal(other.test_y, digits.test_y)  # the split follows seed (same cached events)
 
@@ -95,7 +98,7 @@ def test_digit_events_look_like_nmnist(digit_events):
     events, offsets, labels = digit_events
     assert events.dtype.names == ("x", "y", "t", "p") and len(labels) == LIMIT
     counts = np.diff(offsets)
-    assert 1500 < counts.min() and counts.max() < 10_000 and 3000 < counts.mean() < 6000  # N-MNIST: ~4000
+    assert counts.min() > 1500 and counts.max() < 10_000 and 3000 < counts.mean() < 6000  # N-MNIST: ~4000
     for ev in _samples(events, offsets)[:20]:
         assert ev["x"].max() <= 33 and ev["y"].max() <= 33
         assert np.all(np.diff(ev["t"].astype(np.int64)) >= 0)  # sorted by time
@@ -179,8 +182,11 @@ def test_options_are_checked(tmp_path):
 
 # ---------------------------------------------------------------- fashion-mnist-dvs
 
-@pytest.mark.skipif(not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
-                    reason="dataset-fashion-mnist not installed (/usr/share/datasets/fashion-mnist)")
+
+@pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+    reason="dataset-fashion-mnist not installed (/usr/share/datasets/fashion-mnist)",
+)
 def test_fashion_mnist_dvs_subset(tmp_path):
     from snncli.data.datasets import _read_idx
 
@@ -192,7 +198,7 @@ def test_fashion_mnist_dvs_subset(tmp_path):
     assert np.array_equal(ds.train_y, _read_idx(FASHION_MNIST_DIR / "train-labels-idx1-ubyte.gz", 2049)[:n])
     assert np.array_equal(ds.test_y, _read_idx(FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz", 2049)[:n])
     counts = ds.train_x.reshape(n, -1).sum(1, dtype=np.int64)
-    assert 1000 < counts.min() and counts.mean() < 15_000
+    assert counts.min() > 1000 and counts.mean() < 15_000
     assert ds.train_x[:, :, 0].sum() > 0 and ds.train_x[:, :, 1].sum() > 0
     assert (tmp_path / "dvs").is_dir()  # cached under --data-root
 
@@ -223,8 +229,24 @@ def tonic_test_data(request, tmp_path_factory):
         why = "pip download failed"
         for extra in (["--no-build-isolation"], []):  # without isolation pip needs no build backend download
             try:
-                r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                                    *extra, TONIC_SDIST, "-d", str(work)], capture_output=True, text=True, timeout=120)
+                r = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--no-binary",
+                        ":all:",
+                        "--no-deps",
+                        *extra,
+                        TONIC_SDIST,
+                        "-d",
+                        str(work),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
             except (OSError, subprocess.TimeoutExpired) as e:
                 why = f"pip download: {e}"
                 continue
@@ -274,7 +296,7 @@ def test_real_nmnist_and_digits_dvs_bin_alike(nmnist_sample, digit_events):
     events, offsets, _ = digit_events
     sim = dvs.to_frames(events, offsets[:2], T)[0]
     assert real.shape == sim.shape == (T, 2, 34, 34) and real.dtype == sim.dtype == np.uint8
-    for frames, ev in ((real, nmnist_sample), (sim, events[offsets[0]:offsets[1]])):
+    for frames, ev in ((real, nmnist_sample), (sim, events[offsets[0] : offsets[1]])):
         assert frames[:, 0].sum() > 0 and frames[:, 1].sum() > 0  # both polarities
         assert 0.3 < ev["p"].mean() < 0.7
         per_bin = frames.reshape(T, -1).sum(1)
@@ -282,7 +304,7 @@ def test_real_nmnist_and_digits_dvs_bin_alike(nmnist_sample, digit_events):
     # comparable amounts of activity: events per sample, and pixels that ever fire
     counts = np.diff(offsets)
     assert 0.5 < counts.mean() / len(nmnist_sample) < 2
-    active = lambda f: int((f.sum(axis=(0, 1)) > 0).sum())  # noqa: E731
+    active = lambda f: int((f.sum(axis=(0, 1)) > 0).sum())
     assert 0.5 < active(sim) / active(real) < 2
 
 

@@ -138,8 +138,11 @@ def _build(kind, v_reset):
 
 def _sj_spikes(net, x):
     spikes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: spikes.append(o.detach().numpy() > 0))
-             for m in net if isinstance(m, NEURON_TYPES)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: spikes.append(o.detach().numpy() > 0))
+        for m in net
+        if isinstance(m, NEURON_TYPES)
+    ]
     functional.reset_net(net)
     with torch.no_grad():
         net(x)
@@ -174,8 +177,9 @@ def test_spikes_match_nir_euler_reference(kind, v_reset, tmp_path):
 def test_lif_mapping_is_forward_euler_of_spikingjelly():
     """LIFNode(tau=20, decay_input=False): v <- v (1 - 1/tau) + x (snnTorch
     beta = 0.95) must be NIR's Euler step with tau_nir = tau*dt, r = tau."""
-    net = torch.nn.Sequential(layer.Linear(3, 5, step_mode="m"),
-                              neuron.LIFNode(tau=20.0, decay_input=False, step_mode="m"))
+    net = torch.nn.Sequential(
+        layer.Linear(3, 5, step_mode="m"), neuron.LIFNode(tau=20.0, decay_input=False, step_mode="m")
+    )
     lif = model_to_nir(net, torch.rand(2, 1, 3), dt=DT).graph.nodes["_1"]
     np.testing.assert_allclose(lif.tau, 20.0 * DT)
     np.testing.assert_allclose(lif.r, 20.0)
@@ -218,7 +222,12 @@ def test_graph_metadata_survives_write_and_read(tmp_path):
     write_nir(model_to_nir(net, x, dt=2e-4, metadata=meta), tmp_path / "m.nir")
     _checked = read_nir(tmp_path / "m.nir")
     graph, _ = _checked.graph, list(_checked.warnings)
-    assert graph.metadata["snncli"] == {**meta, "producer": "snncli/spikingjelly", "reading": "spikingjelly", "dt": 2e-4}
+    assert graph.metadata["snncli"] == {
+        **meta,
+        "producer": "snncli/spikingjelly",
+        "reading": "spikingjelly",
+        "dt": 2e-4,
+    }
     assert reset_mode(graph.nodes["_2"]) == "subtract"
     plain = nir.read(tmp_path / "m.nir")  # nir's own strict reader accepts our files
     assert plain.metadata["snncli"]["encoder"] == "rate"

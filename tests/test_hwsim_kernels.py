@@ -135,8 +135,12 @@ def test_windows_refuse_non_integer_input_as_the_step_does(init, window, params,
 
 def test_recorded_states_have_the_chips_width():
     x = np.ones((2, 1, 3))
-    _, _, loihi = loihi_cuba_window(loihi_cuba_init((3,), 1, LoihiCuba(du=1, dv=1, vth=9, bias_mant=np.zeros(3))),
-                                    x, LoihiCuba(du=1, dv=1, vth=9, bias_mant=np.zeros(3)), True)
+    _, _, loihi = loihi_cuba_window(
+        loihi_cuba_init((3,), 1, LoihiCuba(du=1, dv=1, vth=9, bias_mant=np.zeros(3))),
+        x,
+        LoihiCuba(du=1, dv=1, vth=9, bias_mant=np.zeros(3)),
+        True,
+    )
     assert loihi["u"].dtype == loihi["v"].dtype == np.int32  # 24-bit states
     speck = SpeckIAF(threshold=4)
     assert speck_iaf_window(speck_iaf_init((3,), 1, speck), x, speck, True)[2]["v"].dtype == np.int16
@@ -170,7 +174,7 @@ def test_propagate_is_the_ordered_sum_and_counts_the_events(kind, density):
     else:
         table = np.where(rng.random((40, 60)) < 0.1, rng.normal(size=(40, 60)), 0.0)
     rows = np.where(rng.random((50, 40)) < density, rng.choice([1.0, 1.0, 1.0, 2.0, -1.0, 0.5], (50, 40)), 0.0)
-    rows[:10] = (rows[:10] != 0)  # some binary rows, some not
+    rows[:10] = rows[:10] != 0  # some binary rows, some not
     fan = kernels.FanOut(sp.csr_matrix(table), dense_entries=1 << 20)
     assert fan.contiguous == (kind == "dense")
     out, counts = kernels.propagate(fan, rows, events_in=True)

@@ -54,7 +54,9 @@ def run_numpy(program: Program, x: np.ndarray):
                 src = sum(prev[s] for s in layer.delayed_inputs)
                 out = dense_accumulate(layer.op.weight, src)
             elif layer.kind == "neuron":
-                states[layer.name], out = loihi_cuba_step(states[layer.name], sum(cur[s] for s in layer.inputs), layer.neuron)
+                states[layer.name], out = loihi_cuba_step(
+                    states[layer.name], sum(cur[s] for s in layer.inputs), layer.neuron
+                )
                 volts[layer.name].append(states[layer.name]["v"][0])
             else:
                 out = sum(cur[s] for s in layer.inputs)

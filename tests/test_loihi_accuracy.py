@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from nets import lower, lower_loihi
 
 from snncli.hwsim.simulate import Simulator

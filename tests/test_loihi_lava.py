@@ -18,8 +18,6 @@ from snncli.hwsim.simulate import Simulator
 from snncli.targets.loihi import artifact
 
 
-
-
 def _assert_parity(program, x, min_spikes=5):
     sim = Simulator(program).run(x, record=True)
     ref = artifact.reference(program, x)
@@ -113,14 +111,20 @@ def test_lava_reset_between_samples_equals_fresh_runs(lava, tmp_path):
 def test_non_square_conv_geometry_keeps_y_x_order(lava):
     """Kernel 3x5, stride (2, 1), padding (1, 2) on a 6x10 map: a swapped y/x would change every spike."""
     import nir
-
     from nets import _if
 
     rng = np.random.default_rng(6)
     nodes = {
         "input": nir.Input(input_type=np.array([2, 6, 10])),
-        "conv": nir.Conv2d(input_shape=(6, 10), weight=rng.normal(0, 0.5, (3, 2, 3, 5)), stride=np.array([2, 1]),
-                           padding=np.array([1, 2]), dilation=1, groups=1, bias=np.zeros(3)),  # fmt: skip
+        "conv": nir.Conv2d(
+            input_shape=(6, 10),
+            weight=rng.normal(0, 0.5, (3, 2, 3, 5)),
+            stride=np.array([2, 1]),
+            padding=np.array([1, 2]),
+            dilation=1,
+            groups=1,
+            bias=np.zeros(3),
+        ),  # fmt: skip
         "if1": _if((3, 3, 10)),
         "flat": nir.Flatten(input_type={"input": np.array([3, 3, 10])}, start_dim=0, end_dim=-1),
         "fc": nir.Linear(weight=rng.normal(0, 0.5, (4, 90))),
@@ -187,8 +191,9 @@ def test_the_documented_netx_import_loads_the_exported_file(lava, tmp_path):
 
     program = lower_loihi(mlp(seed=2))
     artifact.write(program, str(tmp_path / "net.h5"))
-    code = ("from lava.lib.dl import netx; net = netx.hdf5.Network(net_config=%r, input_message_bits=8); "
-            "print(len(net.layers))" % str(tmp_path / "net.h5"))
+    path = str(tmp_path / "net.h5")
+    code = f"from lava.lib.dl import netx; net = netx.hdf5.Network(net_config={path!r}, input_message_bits=8); "
+    code += "print(len(net.layers))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "2", done.stderr[-500:]
     assert "from lava.lib.dl import netx" in json.loads((tmp_path / "net.h5.json").read_text())["load_with"]

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from nets import braille, cnn, lower, lower_loihi, mlp
 
+from snncli.core.program import Program
 from snncli.errors import SnnCliError
 from snncli.hwsim.simulate import Simulator
 from snncli.nirgraph import check_graph
 from snncli.targets import loihi
 from snncli.targets.loihi import structure
-from snncli.core.program import Program
 
 
 def _structure(graph):
@@ -95,7 +95,9 @@ def test_pool_and_flatten_folded_into_linear_keep_torch_flatten_order():
     graph = cnn(seed=4, pool="avg")
     _, stages, _ = _structure(graph)
     syn = stages[2].ff
-    assert syn.name == "fc" and syn.source == "if2" and syn.folded == ["flat", "pool2"] and syn.weight.shape == (10, 128)
+    assert (
+        syn.name == "fc" and syn.source == "if2" and syn.folded == ["flat", "pool2"] and syn.weight.shape == (10, 128)
+    )
     w = torch.from_numpy(np.asarray(graph.nodes["fc"].weight, dtype=np.float64))
     x = torch.from_numpy((np.random.default_rng(1).random((6, 8, 4, 4)) < 0.5).astype(np.float64))
     reference = F.avg_pool2d(x, 2).flatten(1) @ w.T  # torch's C,H,W flatten
@@ -206,10 +208,18 @@ def test_network_too_large_for_one_chip_is_refused_with_one_line(tmp_path):
     graph = nir.NIRGraph(
         nodes={
             "input": nir.Input(input_type=np.array(shape)),
-            "conv": nir.Conv2d(input_shape=shape[1:], weight=np.ones((128, 16, 3, 3)), stride=1, padding=1,
-                               dilation=1, groups=1, bias=np.zeros(128)),  # fmt: skip
-            "if1": nir.IF(r=np.full((128, 128, 128), 1e4), v_threshold=np.ones((128, 128, 128)),
-                          v_reset=np.zeros((128, 128, 128))),  # fmt: skip
+            "conv": nir.Conv2d(
+                input_shape=shape[1:],
+                weight=np.ones((128, 16, 3, 3)),
+                stride=1,
+                padding=1,
+                dilation=1,
+                groups=1,
+                bias=np.zeros(128),
+            ),  # fmt: skip
+            "if1": nir.IF(
+                r=np.full((128, 128, 128), 1e4), v_threshold=np.ones((128, 128, 128)), v_reset=np.zeros((128, 128, 128))
+            ),  # fmt: skip
             "output": nir.Output(output_type=np.array((128, 128, 128))),
         },
         edges=[("input", "conv"), ("conv", "if1"), ("if1", "output")],
@@ -232,8 +242,10 @@ def test_write_refuses_a_program_over_the_limits_and_writes_nothing(tmp_path, mo
 @pytest.mark.parametrize(
     "mutate, match",
     [
-        (lambda g: g.nodes.__setitem__("lif2", nir.LI(tau=np.full(10, 2e-3), r=np.ones(10), v_leak=np.zeros(10))),
-         r"node 'lif2' \(LI\).*non-spiking"),
+        (
+            lambda g: g.nodes.__setitem__("lif2", nir.LI(tau=np.full(10, 2e-3), r=np.ones(10), v_leak=np.zeros(10))),
+            r"node 'lif2' \(LI\).*non-spiking",
+        ),
         (lambda g: setattr(g.nodes["lif1"], "metadata", {"reset_mode": "subtract"}), r"'lif1'.*not by subtraction"),
         (lambda g: setattr(g.nodes["lif1"], "v_reset", np.full(40, 0.1)), r"'lif1'.*resets to 0"),
         (lambda g: setattr(g.nodes["lif1"], "tau", np.linspace(1e-3, 2e-3, 40)), r"'lif1'.*one tau per layer"),
@@ -257,8 +269,9 @@ def test_branches_and_skip_connections_are_refused():
         lower_loihi(graph)
     graph = mlp()
     graph.nodes["fc3"] = nir.Linear(weight=np.ones((10, 10)))
-    graph.nodes["lif3"] = graph.nodes.pop("lif2").__class__(**{k: v for k, v in vars(mlp().nodes["lif2"]).items()
-                                                               if k not in ("input_type", "output_type", "metadata")})
+    graph.nodes["lif3"] = graph.nodes.pop("lif2").__class__(
+        **{k: v for k, v in vars(mlp().nodes["lif2"]).items() if k not in ("input_type", "output_type", "metadata")}
+    )
     graph.nodes["lif2"] = mlp().nodes["lif2"]
     graph.nodes["fc_skip"] = nir.Linear(weight=np.ones((10, 40)))
     graph.edges = [e for e in graph.edges if e != ("lif2", "output")]
@@ -289,9 +302,14 @@ def test_cuba_step_shortcuts_equal_the_plain_integer_rules():
 
     rng = np.random.default_rng(0)
     for _ in range(120):
-        p = ln.LoihiCuba(du=int(rng.choice([0, 100, 2047, 4095])), dv=int(rng.choice([0, 205, 4095])),
-                         vth=int(rng.integers(1, 2**17)), bias_mant=rng.integers(-4096, 4096, 30),
-                         bias_exp=int(rng.integers(0, 8)), in_wrap_bits=24 if rng.random() < 0.3 else None)
+        p = ln.LoihiCuba(
+            du=int(rng.choice([0, 100, 2047, 4095])),
+            dv=int(rng.choice([0, 205, 4095])),
+            vth=int(rng.integers(1, 2**17)),
+            bias_mant=rng.integers(-4096, 4096, 30),
+            bias_exp=int(rng.integers(0, 8)),
+            in_wrap_bits=24 if rng.random() < 0.3 else None,
+        )
         fast = ln.loihi_cuba_init((30,), 2, p)
         slow = {k: v.copy() for k, v in fast.items()}
         scale = int(rng.choice([10, 2**10, 2**17, 2**24, 2**30, 2**40]))

@@ -2,7 +2,6 @@
 
 import errno
 import os
-from pathlib import Path
 
 import h5py
 import nir
@@ -13,8 +12,14 @@ from snncli.errors import SnnCliError
 from snncli.nirgraph import RESET_MODE_KEY, check_graph, read_nir, reset_mode, write_nir
 from snncli.nirgraph import io as nir_io
 
-PAPER_GRAPHS = ["braille_noDelay_bias_zero.nir", "braille_noDelay_noBias_subtract.nir", "cnn_sinabs.nir",
-                "lif_norse.nir", "lif_rockpool.nir", "two_lif_neurons.nir"]
+PAPER_GRAPHS = [
+    "braille_noDelay_bias_zero.nir",
+    "braille_noDelay_noBias_subtract.nir",
+    "cnn_sinabs.nir",
+    "lif_norse.nir",
+    "lif_rockpool.nir",
+    "two_lif_neurons.nir",
+]
 
 
 def _warnings(graph) -> list[str]:
@@ -33,15 +38,25 @@ def _graph(*nodes_and_edges, metadata=None):
 
 
 def _lif(n, **metadata):
-    return nir.LIF(tau=np.full(n, 1e-3), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
-                   v_reset=np.zeros(n), metadata=metadata)
+    return nir.LIF(
+        tau=np.full(n, 1e-3),
+        r=np.ones(n),
+        v_leak=np.zeros(n),
+        v_threshold=np.ones(n),
+        v_reset=np.zeros(n),
+        metadata=metadata,
+    )
 
 
 def _chain(w=None, in_shape=(2,), out_shape=(3,), lif_n=3):
     w = np.ones((3, 2)) if w is None else w
     return _graph(
-        {"in": nir.Input(np.array(in_shape)), "fc": nir.Affine(w, np.zeros(w.shape[0])),
-         "lif": _lif(lif_n), "out": nir.Output(np.array(out_shape))},
+        {
+            "in": nir.Input(np.array(in_shape)),
+            "fc": nir.Affine(w, np.zeros(w.shape[0])),
+            "lif": _lif(lif_n),
+            "out": nir.Output(np.array(out_shape)),
+        },
         [("in", "fc"), ("fc", "lif"), ("lif", "out")],
     )
 
@@ -118,7 +133,9 @@ def _retype(path, node, new_type):
 def test_unknown_node_type_names_node_and_lists_supported(tmp_path):
     path = _raw_write(_chain(), tmp_path / "g.nir")
     _retype(path, "lif", "Delay")
-    with pytest.raises(SnnCliError, match=r"node 'lif' has type 'Delay'.*supported node types: Input, Output, Affine.*Threshold"):
+    with pytest.raises(
+        SnnCliError, match=r"node 'lif' has type 'Delay'.*supported node types: Input, Output, Affine.*Threshold"
+    ):
         read_nir(path)
 
 

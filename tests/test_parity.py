@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from nets import braille, cnn, lower, lower_loihi, mlp
 
-from snncli.hwsim.simulate import Simulator, pad_for_latency
 from snncli.commands.parity import layer_lags
+from snncli.hwsim.simulate import Simulator, pad_for_latency
 
 
 def test_lags_follow_edges_not_the_list_order(conformance):

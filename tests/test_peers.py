@@ -39,8 +39,9 @@ def _snncli_graph(kind: str):
             return neuron.IFNode(v_threshold=1.0, step_mode="m")
         return neuron.LIFNode(tau=4.0, decay_input=False, v_threshold=1.0, step_mode="m")  # v = 3/4 v + x
 
-    net = torch.nn.Sequential(layer.Linear(F, H, bias=False, step_mode="m"), nrn(),
-                              layer.Linear(H, N_OUT, bias=False, step_mode="m"), nrn())
+    net = torch.nn.Sequential(
+        layer.Linear(F, H, bias=False, step_mode="m"), nrn(), layer.Linear(H, N_OUT, bias=False, step_mode="m"), nrn()
+    )
     rng = np.random.default_rng(1)
     with torch.no_grad():
         for m in (net[0], net[2]):
@@ -133,12 +134,20 @@ def _sinabs_dialect():
     """IF with r = 1 (Sinabs' export) on a 1/4 grid, read as sinabs-floor (what Sinabs' own importer means)."""
     rng = np.random.default_rng(3)
     w1, w2 = rng.integers(-2, 5, (H, F)) / 4.0, rng.integers(-2, 5, (N_OUT, H)) / 4.0
-    return check_graph(nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([F])}), "0": nir.Linear(w1),
-               "1": nir.IF(r=np.ones(H), v_threshold=np.full(H, 0.75)), "2": nir.Linear(w2),
-               "3": nir.IF(r=np.ones(N_OUT), v_threshold=np.full(N_OUT, 0.75)),
-               "output": nir.Output(output_type={"output": np.array([N_OUT])})},
-        edges=[("input", "0"), ("0", "1"), ("1", "2"), ("2", "3"), ("3", "output")], type_check=False))
+    return check_graph(
+        nir.NIRGraph(
+            nodes={
+                "input": nir.Input(input_type={"input": np.array([F])}),
+                "0": nir.Linear(w1),
+                "1": nir.IF(r=np.ones(H), v_threshold=np.full(H, 0.75)),
+                "2": nir.Linear(w2),
+                "3": nir.IF(r=np.ones(N_OUT), v_threshold=np.full(N_OUT, 0.75)),
+                "output": nir.Output(output_type={"output": np.array([N_OUT])}),
+            },
+            edges=[("input", "0"), ("0", "1"), ("1", "2"), ("2", "3"), ("3", "output")],
+            type_check=False,
+        )
+    )
 
 
 def test_round_trip_through_sinabs(tmp_path):

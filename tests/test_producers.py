@@ -46,8 +46,9 @@ def test_case_reads_right_or_names_the_reading(producers, cases, case_id):
     case = cases[case_id]
     graph = read_nir(producers / case["files"]["graph"])
     found = detect(graph)
-    if found.reading is not None and _matches(graph, found.reading, _dt(graph, found.reading, found.dt), case,
-                                                producers):
+    if found.reading is not None and _matches(
+        graph, found.reading, _dt(graph, found.reading, found.dt), case, producers
+    ):
         return  # reads right with what snncli applies by itself
     assert found.message, f"{case['name']}: silently wrong with reading {found.reading}"
     named = re.findall(r"--reading ([A-Za-z0-9_-]+)", found.message)
@@ -62,8 +63,13 @@ def test_the_corpus_is_detected_per_producer(producers, cases):
     for case in cases.values():
         found = detect(read_nir(producers / case["files"]["graph"]))
         outcome.setdefault(case["producer"], set()).add(found.reading or "ask")
-    assert outcome == {"snntorch": {"ask"}, "spikingjelly": {"spikingjelly"}, "sinabs": {"sinabs"},
-                       "norse": {"norse"}, "rockpool": {"rockpool"}}
+    assert outcome == {
+        "snntorch": {"ask"},
+        "spikingjelly": {"spikingjelly"},
+        "sinabs": {"sinabs"},
+        "norse": {"norse"},
+        "rockpool": {"rockpool"},
+    }
 
 
 def _cli(capsys, *argv):
@@ -77,9 +83,24 @@ def test_cli_refuses_snntorch_in_one_line_and_runs_the_named_reading(producers, 
     graph, x = (str(producers / case["files"][k]) for k in ("graph", "input"))
     code, out, err = _cli(capsys, "simulate", graph, "--input", x)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert re.findall(r"--reading ([a-z-]+)", err) == ["snntorch-subtract", "snntorch-zero", "snntorch-subtract-nodelay"]
-    code, out, err = _cli(capsys, "simulate", graph, "--input", x, "--reading", "snntorch-subtract",
-                          "--record", str(tmp_path / "r.npz"), "--json", str(tmp_path / "r.json"))
+    assert re.findall(r"--reading ([a-z-]+)", err) == [
+        "snntorch-subtract",
+        "snntorch-zero",
+        "snntorch-subtract-nodelay",
+    ]
+    code, out, err = _cli(
+        capsys,
+        "simulate",
+        graph,
+        "--input",
+        x,
+        "--reading",
+        "snntorch-subtract",
+        "--record",
+        str(tmp_path / "r.npz"),
+        "--json",
+        str(tmp_path / "r.json"),
+    )
     assert code == 0
     got = np.load(tmp_path / "r.npz")["3/out"]
     np.testing.assert_array_equal(got, np.load(producers / case["files"]["output"]))

@@ -52,12 +52,18 @@ def _snntorch(rng, cls, reset, delay):
     features, hidden, out, steps, batch = _sizes(rng)
 
     def neuron(n):
-        kw = dict(beta=_f32(rng.uniform(0.75, 0.95, n)), threshold=_f32(rng.uniform(0.6, 1.4, n)), init_hidden=True,
-                  reset_mechanism=reset, reset_delay=delay)
+        kw = dict(
+            beta=_f32(rng.uniform(0.75, 0.95, n)),
+            threshold=_f32(rng.uniform(0.6, 1.4, n)),
+            init_hidden=True,
+            reset_mechanism=reset,
+            reset_delay=delay,
+        )
         return snn.Synaptic(alpha=_f32(rng.uniform(0.5, 0.9, n)), **kw) if cls == "Synaptic" else snn.Leaky(**kw)
 
-    net = torch.nn.Sequential(torch.nn.Linear(features, hidden), neuron(hidden), torch.nn.Linear(hidden, out),
-                              neuron(out))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(features, hidden), neuron(hidden), torch.nn.Linear(hidden, out), neuron(out)
+    )
     _scale_linears(net, 3.0)
     x = _spikes(rng, steps, batch, features)
     utils.reset(net)
@@ -84,13 +90,20 @@ def _spikingjelly(rng, kind):
         if kind == "LIF-decay":
             return neuron.LIFNode(tau=float(rng.uniform(1.5, 4)), v_threshold=thr, step_mode=mode)
         if kind == "LIF-nodecay":
-            return neuron.LIFNode(tau=float(rng.uniform(1.5, 20)), decay_input=False, v_threshold=thr,
-                                  v_reset=float(rng.uniform(-0.4, 0)), step_mode=mode)
-        return neuron.CUBALIFNode(v_threshold=thr, c_decay=float(rng.uniform(0.5, 0.9)),
-                                  v_decay=float(rng.uniform(0.5, 0.9)))
+            return neuron.LIFNode(
+                tau=float(rng.uniform(1.5, 20)),
+                decay_input=False,
+                v_threshold=thr,
+                v_reset=float(rng.uniform(-0.4, 0)),
+                step_mode=mode,
+            )
+        return neuron.CUBALIFNode(
+            v_threshold=thr, c_decay=float(rng.uniform(0.5, 0.9)), v_decay=float(rng.uniform(0.5, 0.9))
+        )
 
-    net = torch.nn.Sequential(layer.Linear(features, hidden, step_mode=mode), nrn(),
-                              layer.Linear(hidden, out, step_mode=mode), nrn()).double()
+    net = torch.nn.Sequential(
+        layer.Linear(features, hidden, step_mode=mode), nrn(), layer.Linear(hidden, out, step_mode=mode), nrn()
+    ).double()
     _scale_linears(net, 6.0 if kind == "LIF-decay" else 3.0)
     x = _spikes(rng, steps, batch, features)
     functional.reset_net(net)
@@ -109,16 +122,21 @@ def _sinabs(rng, kind, spike, floor):
 
     def nrn(n, last):
         thr = _f32(rng.uniform(0.6, 1.4, n)) if kind == "LIF" else float(rng.uniform(0.6, 1.4))
-        kw = dict(batch_size=batch, spike_threshold=thr, spike_fn=SingleSpike if spike == "single" else MultiSpike,
-                  min_v_mem=-thr if floor else None)
+        kw = dict(
+            batch_size=batch,
+            spike_threshold=thr,
+            spike_fn=SingleSpike if spike == "single" else MultiSpike,
+            min_v_mem=-thr if floor else None,
+        )
         if kind == "LIF":
             return sl.LIFSqueeze(tau_mem=_f32(rng.uniform(5, 30, n)), **kw)
         if kind == "ExpLeak" and last:
             return sl.ExpLeakSqueeze(tau_mem=_f32(rng.uniform(5, 20, n)), batch_size=batch)
         return sl.IAFSqueeze(**kw)
 
-    net = torch.nn.Sequential(torch.nn.Linear(features, hidden), nrn(hidden, False), torch.nn.Linear(hidden, out),
-                              nrn(out, True))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(features, hidden), nrn(hidden, False), torch.nn.Linear(hidden, out), nrn(out, True)
+    )
     _scale_linears(net, 30.0 if kind == "LIF" else 3.0)
     x = _spikes(rng, steps, batch, features)
     flat = _f32(x.transpose(1, 0, 2).reshape(batch * steps, features))
@@ -143,13 +161,15 @@ def _norse(rng, kind, dt):
         if kind == "IAF-LI":
             return nt.LIBoxCell(nt.LIBoxParameters(tau_mem_inv=inv, v_leak=zeros), dt=dt)
         if kind == "LIF":
-            return nt.LIFCell(nt.LIFParameters(tau_syn_inv=_f32(rng.uniform(150, 300, n)), tau_mem_inv=inv, v_th=th,
-                                               v_leak=zeros), dt=dt)
-        return nt.LIFBoxCell(nt.LIFBoxParameters(tau_mem_inv=inv, v_th=th, v_leak=_f32(rng.uniform(0, 0.4, n))),
-                             dt=dt)
+            return nt.LIFCell(
+                nt.LIFParameters(tau_syn_inv=_f32(rng.uniform(150, 300, n)), tau_mem_inv=inv, v_th=th, v_leak=zeros),
+                dt=dt,
+            )
+        return nt.LIFBoxCell(nt.LIFBoxParameters(tau_mem_inv=inv, v_th=th, v_leak=_f32(rng.uniform(0, 0.4, n))), dt=dt)
 
-    net = nt.SequentialState(torch.nn.Linear(features, hidden), nrn(hidden, False), torch.nn.Linear(hidden, out),
-                             nrn(out, True))
+    net = nt.SequentialState(
+        torch.nn.Linear(features, hidden), nrn(hidden, False), torch.nn.Linear(hidden, out), nrn(out, True)
+    )
     _scale_linears(net, {"LIF": 30.0, "LIFBox": 25.0 * 1e-3 / dt}.get(kind, 3.0))
     x = _spikes(rng, steps, batch, features)
     state, ys = None, []
@@ -174,8 +194,12 @@ def _rockpool(rng, kind, dt):
             return LIFTorch(n, tau_mem=tau, tau_syn=_f32(rng.uniform(0.004, 0.02, n)), threshold=thr, dt=dt)
         return LIFNeuronTorch(n, tau_mem=tau, threshold=thr, dt=dt)
 
-    net = Sequential(LinearTorch((features, hidden), has_bias=False), nrn(hidden),
-                     LinearTorch((hidden, out), has_bias=False), nrn(out))
+    net = Sequential(
+        LinearTorch((features, hidden), has_bias=False),
+        nrn(hidden),
+        LinearTorch((hidden, out), has_bias=False),
+        nrn(out),
+    )
     x = _spikes(rng, steps, batch, features)
     y, _, _ = net(_f32(x.transpose(1, 0, 2)))
     net.reset_state()

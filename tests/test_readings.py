@@ -32,18 +32,22 @@ def _run(p: FloatLIF, xs):
 
 
 def _leaky(**kw):
-    return FloatLIF(v_decay=np.array([0.5]), v_gain=np.array([1.0]), v_bias=np.array([0.0]),
-                    v_threshold=np.array([1.0]), **kw)
+    return FloatLIF(
+        v_decay=np.array([0.5]), v_gain=np.array([1.0]), v_bias=np.array([0.0]), v_threshold=np.array([1.0]), **kw
+    )
 
 
-@pytest.mark.parametrize("reset, expected", [
-    # snnTorch Leaky (leaky.py:209-247), mem = 0.5 mem + x, thr 1, x = 1.2, 0.2, 0.9, 0
-    ("late-subtract", [(1, 1.2), (0, -0.2), (0, 0.8), (0, 0.4)]),  # mem - thr s[t-1], undecayed
-    ("late-zero", [(1, 1.2), (0, 0.0), (0, 0.9), (0, 0.45)]),  # the whole step after a spike is lost
-    ("stale-subtract", [(1, 0.2), (0, 0.3), (1, 0.05), (0, 0.025)]),  # pre = u - thr [v > thr]
-    ("zero", [(1, 0.0), (0, 0.2), (0, 1.0), (0, 0.5)]),  # 0.2*0.5 + 0.9 = 1.0 is no spike under '>'
-    ("subtract", [(1, 0.2), (0, 0.3), (1, 0.05), (0, 0.025)]),
-])
+@pytest.mark.parametrize(
+    "reset, expected",
+    [
+        # snnTorch Leaky (leaky.py:209-247), mem = 0.5 mem + x, thr 1, x = 1.2, 0.2, 0.9, 0
+        ("late-subtract", [(1, 1.2), (0, -0.2), (0, 0.8), (0, 0.4)]),  # mem - thr s[t-1], undecayed
+        ("late-zero", [(1, 1.2), (0, 0.0), (0, 0.9), (0, 0.45)]),  # the whole step after a spike is lost
+        ("stale-subtract", [(1, 0.2), (0, 0.3), (1, 0.05), (0, 0.025)]),  # pre = u - thr [v > thr]
+        ("zero", [(1, 0.0), (0, 0.2), (0, 1.0), (0, 0.5)]),  # 0.2*0.5 + 0.9 = 1.0 is no spike under '>'
+        ("subtract", [(1, 0.2), (0, 0.3), (1, 0.05), (0, 0.025)]),
+    ],
+)
 def test_resets_follow_the_producers_rules(reset, expected):
     got = _run(_leaky(reset=reset), [1.2, 0.2, 0.9, 0.0])
     assert [s for s, _ in got] == [s for s, _ in expected]
@@ -57,15 +61,28 @@ def test_firing_at_equality_multiple_spikes_floor_and_start():
     assert multi == [(3.0, 0.5)]
     floored = _run(_leaky(reset="subtract", v_min=np.array([-1.0])), [-5.0])
     assert floored[0][1] == -1.0
-    started = FloatLIF(v_decay=np.array([1.0]), v_gain=np.array([1.0]), v_bias=np.array([0.0]),
-                       v_threshold=np.array([1.0]), v_reset=np.array([-0.3]), v_init=np.array([-0.3]), fire=">=")
+    started = FloatLIF(
+        v_decay=np.array([1.0]),
+        v_gain=np.array([1.0]),
+        v_bias=np.array([0.0]),
+        v_threshold=np.array([1.0]),
+        v_reset=np.array([-0.3]),
+        v_init=np.array([-0.3]),
+        fire=">=",
+    )
     assert _run(started, [1.3]) == [(1.0, -0.3)]  # SpikingJelly: from v_reset, -0.3 + 1.3 >= 1
 
 
 def _lif(tau, r, **kw):
     shape = np.shape(tau) or (3,)
-    return nir.LIF(tau=np.asarray(tau, float), r=np.asarray(r, float), v_leak=np.zeros(shape),
-                   v_threshold=np.ones(shape), v_reset=np.zeros(shape), **kw)
+    return nir.LIF(
+        tau=np.asarray(tau, float),
+        r=np.asarray(r, float),
+        v_leak=np.zeros(shape),
+        v_threshold=np.ones(shape),
+        v_reset=np.zeros(shape),
+        **kw,
+    )
 
 
 def _graph(*nodes, n=3):
@@ -113,10 +130,15 @@ def test_detection_from_fingerprints():
 
 def test_names_and_batch_dimension_are_evidence():
     graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([1, 3])}), "0": nir.Affine(np.eye(3), np.zeros(3)),
-               "1": nir.IF(r=np.ones(3), v_threshold=np.ones(3)),
-               "output": nir.Output(output_type={"output": np.array([1, 3])})},
-        edges=[("input", "0"), ("0", "1"), ("1", "output")], type_check=False)
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([1, 3])}),
+            "0": nir.Affine(np.eye(3), np.zeros(3)),
+            "1": nir.IF(r=np.ones(3), v_threshold=np.ones(3)),
+            "output": nir.Output(output_type={"output": np.array([1, 3])}),
+        },
+        edges=[("input", "0"), ("0", "1"), ("1", "output")],
+        type_check=False,
+    )
     assert detect(check_graph(graph)).reading == "norse"  # IF r = 1 with a batch dimension: Norse
     graph.nodes["input"] = nir.Input(input_type={"input": np.array([3])})
     graph.nodes["output"] = nir.Output(output_type={"output": np.array([3])})
@@ -125,11 +147,19 @@ def test_names_and_batch_dimension_are_evidence():
 
 def test_loops_and_recurrent_bias_at_step_zero():
     n = 2
-    graph = check_graph(nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([n])}), "fc": nir.Linear(np.eye(n)),
-               "lif": nir.IF(r=np.full(n, 1e4), v_threshold=np.full(n, 10.0)),
-               "rec": nir.Affine(np.zeros((n, n)), np.full(n, 0.5)), "output": nir.Output({"output": np.array([n])})},
-        edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")], type_check=False))
+    graph = check_graph(
+        nir.NIRGraph(
+            nodes={
+                "input": nir.Input(input_type={"input": np.array([n])}),
+                "fc": nir.Linear(np.eye(n)),
+                "lif": nir.IF(r=np.full(n, 1e4), v_threshold=np.full(n, 10.0)),
+                "rec": nir.Affine(np.zeros((n, n)), np.full(n, 0.5)),
+                "output": nir.Output({"output": np.array([n])}),
+            },
+            edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+            type_check=False,
+        )
+    )
     assert loop_nodes(graph) == {"lif", "rec"}
     result = simulate(lower(graph, dt=1e-4), np.zeros((3, 1, n)), record=True)
     np.testing.assert_allclose(result.records["lif"]["v"][:, 0, 0], [0.5, 1.0, 1.5])  # W s[-1] + b = b at step 0

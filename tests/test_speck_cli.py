@@ -123,12 +123,47 @@ def test_export_and_simulate_a_nir_file(tmp_path, capsys):
 
 def test_parity_and_export_of_a_trained_run(tmp_path, capsys):
     run = tmp_path / "run"
-    code, _, _ = run_cli(capsys, "train", "--run-dir", run, "--dataset", "digits-dvs", "--model", "cnn", "--neuron",
-                         "if", "--reset", "subtract", "--set", "bias=false", "--set", "channels=[4, 8]", "--time-steps",
-                         "4", "--epochs", "1", "--set", "limit_train=120", "--no-progress")
+    code, _, _ = run_cli(
+        capsys,
+        "train",
+        "--run-dir",
+        run,
+        "--dataset",
+        "digits-dvs",
+        "--model",
+        "cnn",
+        "--neuron",
+        "if",
+        "--reset",
+        "subtract",
+        "--set",
+        "bias=false",
+        "--set",
+        "channels=[4, 8]",
+        "--time-steps",
+        "4",
+        "--epochs",
+        "1",
+        "--set",
+        "limit_train=120",
+        "--no-progress",
+    )
     assert code == 0
-    code, _, err = run_cli(capsys, "parity", run, "--target", "speck", "--limit", "30", "--reference-limit", "5",
-                           "--tolerance", "100", "--json", tmp_path / "p.json")
+    code, _, err = run_cli(
+        capsys,
+        "parity",
+        run,
+        "--target",
+        "speck",
+        "--limit",
+        "30",
+        "--reference-limit",
+        "5",
+        "--tolerance",
+        "100",
+        "--json",
+        tmp_path / "p.json",
+    )
     result = json.loads((tmp_path / "p.json").read_text())
     assert code == 0, err
     assert result["target"] == "speck" and result["samples"] == 30

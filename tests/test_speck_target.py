@@ -112,6 +112,7 @@ def test_lowered_program_shape_and_round_trip(tmp_path):
 
 def test_firing_rule_of_the_reading_is_exact():
     """NIR fires at v > thr, Sinabs at v >= thr: on an exact integer state each maps to one integer threshold."""
+
     def graph(r):  # v += 0.25 per step under both readings (the spec: dt * r = 1; Sinabs: r = 1 per step)
         return _frames_graph(chain(nir.Linear(weight=np.full((1, 1), 0.25)),
                                    nir.IF(r=np.array([r]), v_threshold=np.array([1.0]), v_reset=np.zeros(1)),
@@ -269,7 +270,10 @@ def test_cnn_sinabs_fits_and_maps_as_sinabs_maps_it(reference, conformance):
     for i, name in enumerate(synapses):
         ours = table[name]
         assert (ours["kernel_words"], ours["neuron_words"], ours["bias_words"]) == (
-            summary["kernel"][i], summary["neuron"][i], summary["bias"][i]), name
+            summary["kernel"][i],
+            summary["neuron"][i],
+            summary["bias"][i],
+        ), name
         assert ours["core"] == cores[i], name
 
 

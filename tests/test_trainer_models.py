@@ -20,8 +20,16 @@ from snncli.trainer.models import (
 from snncli.trainer.spikformer import SpikformerClassifier
 from snncli.trainer.train import load_trained, train
 
-TINY_SPIKFORMER = {"model": "spikformer", "embed_dim": 32, "num_heads": 4, "depth": 1, "mlp_ratio": 2.0,
-                   "time_steps": 4, "beta": 0.5, "surrogate": "sigmoid"}
+TINY_SPIKFORMER = {
+    "model": "spikformer",
+    "embed_dim": 32,
+    "num_heads": 4,
+    "depth": 1,
+    "mlp_ratio": 2.0,
+    "time_steps": 4,
+    "beta": 0.5,
+    "surrogate": "sigmoid",
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +66,9 @@ PSN_TYPES = {"psn": neuron.PSN, "masked-psn": neuron.MaskedPSN, "sliding-psn": n
 def test_psn_layers_are_spikingjelly_modules_in_multi_step_mode_and_learn(kind, digits):
     x, y = _batch(digits)
     for model in ("cnn", "mlp"):
-        cfg = load_config(None, {"model": model, "neuron": kind, "hidden": [64], "channels": [4, 8], "time_steps": 8,
-                                 "psn_order": 3})
+        cfg = load_config(
+            None, {"model": model, "neuron": kind, "hidden": [64], "channels": [4, 8], "time_steps": 8, "psn_order": 3}
+        )
         torch.manual_seed(0)
         net = build_model(cfg, digits.sample_shape, 10)
         layers = [m for m in net.modules() if isinstance(m, PSN_TYPES[kind])]
@@ -93,8 +102,19 @@ def test_masked_psn_lambda_helper(digits):
 
 
 def test_psn_run_trains_and_reloads(tmp_path):
-    cfg = load_config(None, {"neuron": "sliding-psn", "hidden": [64], "time_steps": 8, "epochs": 2,
-                             "limit_train": 400, "limit_test": 200, "batch_size": 32, "lr": 0.01})
+    cfg = load_config(
+        None,
+        {
+            "neuron": "sliding-psn",
+            "hidden": [64],
+            "time_steps": 8,
+            "epochs": 2,
+            "limit_train": 400,
+            "limit_test": 200,
+            "batch_size": 32,
+            "lr": 0.01,
+        },
+    )
     summary = train(cfg, tmp_path / "run", progress=False, log=None)
     assert summary["test_accuracy"] > 0.4  # chance is 0.1
     model, loaded, _ = load_trained(tmp_path / "run")
@@ -106,12 +126,16 @@ def test_psn_run_trains_and_reloads(tmp_path):
 
 # ---------------------------------------------------------------- export refusals
 
-@pytest.mark.parametrize("overrides, words", [
-    ({"neuron": "psn"}, "no membrane state or reset"),
-    ({"neuron": "masked-psn", "model": "cnn"}, "NIR has no primitive"),
-    ({"neuron": "sliding-psn"}, "no chip"),
-    (TINY_SPIKFORMER, "multiplies two spike tensors"),
-])
+
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"neuron": "psn"}, "no membrane state or reset"),
+        ({"neuron": "masked-psn", "model": "cnn"}, "NIR has no primitive"),
+        ({"neuron": "sliding-psn"}, "no chip"),
+        (TINY_SPIKFORMER, "multiplies two spike tensors"),
+    ],
+)
 def test_export_refusal_is_one_line_for_models_nir_cannot_hold(overrides, words):
     reason = export_refusal(load_config(None, overrides))
     assert words in reason and "\n" not in reason and len(reason) < 300
@@ -123,6 +147,7 @@ def test_exportable_models_have_no_refusal(overrides):
 
 
 # ---------------------------------------------------------------- Spikformer
+
 
 def test_tiny_spikformer_learns_and_every_parameter_gets_a_gradient(digits):
     cfg = load_config(None, TINY_SPIKFORMER)
@@ -156,8 +181,14 @@ def test_spikformer_neurons_follow_beta_and_the_paper():
 def test_spikformer_paper_configs_build_spikformer_4_384():
     for name, classes in (("cifar10", 10), ("cifar100", 100)):
         cfg = load_config(f"configs/spikformer_{name}.yaml")
-        assert (cfg.dataset, cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.time_steps, cfg.patch_size) == \
-            (name, 384, 4, 12, 4, 4)
+        assert (cfg.dataset, cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.time_steps, cfg.patch_size) == (
+            name,
+            384,
+            4,
+            12,
+            4,
+            4,
+        )
         params = sum(p.numel() for p in build_model(cfg, (3, 32, 32), classes).parameters())
         assert abs(params / 1e6 - 9.32) < 0.04  # the paper's 9.32 M (bias-free 1x1 convs here)
     assert load_config("configs/spikformer_tiny.yaml").dataset in ("digits", "fashion-mnist")
@@ -171,14 +202,17 @@ def test_spikformer_run_trains_and_reloads(tmp_path):
     assert loaded.model == "spikformer" and not model.training and info["sample_shape"] == [1, 8, 8]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"neuron": "if"}, "paper's LIF neurons"),
-    ({"reset": "subtract"}, "reset zero"),
-    ({"embed_dim": 36}, "divisible by 8"),
-    ({"num_heads": 3}, "divisible by 8 .* and by num_heads"),
-    ({"patch_size": 8}, "4, 16"),
-    ({"qat_bits": 8}, "chip export"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"neuron": "if"}, "paper's LIF neurons"),
+        ({"reset": "subtract"}, "reset zero"),
+        ({"embed_dim": 36}, "divisible by 8"),
+        ({"num_heads": 3}, "divisible by 8 .* and by num_heads"),
+        ({"patch_size": 8}, "4, 16"),
+        ({"qat_bits": 8}, "chip export"),
+    ],
+)
 def test_spikformer_config_refusals(overrides, message):
     with pytest.raises(SnnCliError, match=message):
         load_config(None, {**TINY_SPIKFORMER, **overrides})
@@ -201,6 +235,7 @@ def test_new_config_keys_are_checked():
 
 
 # ---------------------------------------------------------------- CIFAR binary version
+
 
 def _records(rng, n, label_bytes, classes):
     labels = rng.integers(0, classes, (n, label_bytes), dtype=np.uint8)
@@ -241,8 +276,11 @@ def test_cifar100_uses_the_fine_label(tmp_path):
 def test_cifar_missing_or_corrupt_data_says_where_to_put_which_files(tmp_path):
     with pytest.raises(SnnCliError, match=r"cifar-10-batches-bin.*data_batch_1.bin.*cifar-10-binary.tar.gz"):
         load_dataset("cifar10", str(tmp_path))
-    with pytest.raises(SnnCliError, match=r"--data-root DIR.*cifar-100-binary/.*train.bin.*"
-                                          r"https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz"):
+    with pytest.raises(
+        SnnCliError,
+        match=r"--data-root DIR.*cifar-100-binary/.*train.bin.*"
+        r"https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+    ):
         load_dataset("cifar100")
     folder = tmp_path / "cifar-100-binary"
     folder.mkdir()

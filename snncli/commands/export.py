@@ -56,7 +56,9 @@ def export(req: ExportRequest, console: Console | None = None) -> ExportResult:
     if os.path.isdir(req.source):
         run = Run(req.source)
         if req.reading is not None or req.override:
-            raise SnnCliError("--reading and --override-* apply to .nir files; a run's graph is read as snncli wrote it")
+            raise SnnCliError(
+                "--reading and --override-* apply to .nir files; a run's graph is read as snncli wrote it"
+            )
         dt = check_dt(req.dt) if req.dt is not None else DEFAULT_DT
         graph = run.graph(req.checkpoint, dt)
         calibration = run.calibration() if target.needs_calibration else None
@@ -65,9 +67,25 @@ def export(req: ExportRequest, console: Console | None = None) -> ExportResult:
         if file_kind(req.source) != "graph":
             raise SnnCliError(f"{req.source} is a lowered Program; export takes a run directory or a .nir graph")
         graph = read_nir(req.source)
-        net = lower_graph(graph, req.target, console, req.options, req.dt, req.reading, req.override,
-                          where=f"the graph {os.path.basename(req.source)}")
+        net = lower_graph(
+            graph,
+            req.target,
+            console,
+            req.options,
+            req.dt,
+            req.reading,
+            req.override,
+            where=f"the graph {os.path.basename(req.source)}",
+        )
     files = target.write(net.program, net.graph, req.output)
-    return ExportResult(source=req.source, target=req.target, output=req.output, files=files, nodes=len(graph.nodes),
-                        dt=net.program.dt, reading=net.program.reading, warnings=console.warnings, notes=console.notes)
-
+    return ExportResult(
+        source=req.source,
+        target=req.target,
+        output=req.output,
+        files=files,
+        nodes=len(graph.nodes),
+        dt=net.program.dt,
+        reading=net.program.reading,
+        warnings=console.warnings,
+        notes=console.notes,
+    )

@@ -42,8 +42,10 @@ class InspectResult:
 def inspect(req: InspectRequest, console: Console | None = None) -> InspectResult:
     console = console or Console()
     if file_kind(req.graph) != "graph":
-        raise SnnCliError(f"{req.graph} is a lowered Program; inspect reads .nir graphs (a Program records its "
-                          "reading and dt as fields)")
+        raise SnnCliError(
+            f"{req.graph} is a lowered Program; inspect reads .nir graphs (a Program records its "
+            "reading and dt as fields)"
+        )
     graph = read_nir(req.graph)
     for warning in graph.warnings:
         console.warn(warning)
@@ -53,18 +55,29 @@ def inspect(req: InspectRequest, console: Console | None = None) -> InspectResul
     facts = {f.name: f for f in found.nodes}
     nodes = []
     for g in graph.nodes:
-        row = {"name": g.name, "kind": g.kind, "inputs": list(g.inputs), "delayed_inputs": list(g.delayed_inputs),
-               "in_shape": list(g.in_shape), "out_shape": list(g.out_shape)}
+        row = {
+            "name": g.name,
+            "kind": g.kind,
+            "inputs": list(g.inputs),
+            "delayed_inputs": list(g.delayed_inputs),
+            "in_shape": list(g.in_shape),
+            "out_shape": list(g.out_shape),
+        }
         if g.name in facts:
             f = facts[g.name]
             row.update(fits=list(f.fits), strong=list(f.strong), dt=f.dt, parameters=f.summary)
         nodes.append(row)
     rules = get_reading(applies) if applies else None
     return InspectResult(
-        graph=os.path.basename(req.graph), nodes=nodes, recorded=recorded, detection=found.to_json(),
-        reading=None if rules is None else {"name": rules.name, "producer": rules.producer, "summary": rules.summary,
-                                            "sources": list(rules.sources)},
-        warnings=list(console.warnings))
+        graph=os.path.basename(req.graph),
+        nodes=nodes,
+        recorded=recorded,
+        detection=found.to_json(),
+        reading=None
+        if rules is None
+        else {"name": rules.name, "producer": rules.producer, "summary": rules.summary, "sources": list(rules.sources)},
+        warnings=list(console.warnings),
+    )
 
 
 __all__ = ["InspectRequest", "InspectResult", "inspect"]

@@ -48,8 +48,10 @@ def file_kind(path: str) -> str:
     if not os.path.exists(path):
         raise SnnCliError(f"file not found: {path}")
     if os.path.isdir(path):
-        raise SnnCliError(f"{path} is a folder; give a .nir graph or a .npz Program (a run directory works with "
-                          "`snncli export` and `snncli parity`)")
+        raise SnnCliError(
+            f"{path} is a folder; give a .nir graph or a .npz Program (a run directory works with "
+            "`snncli export` and `snncli parity`)"
+        )
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(_ZIP):
@@ -61,27 +63,53 @@ def file_kind(path: str) -> str:
     raise SnnCliError(f"{path} is neither a NIR graph (HDF5) nor an snncli Program (.npz)")
 
 
-def open_network(path: str, console: Console, target: str | None = None, options: dict | None = None,
-                 dt: float | None = None, reading: str | None = None, override: frozenset = frozenset(),
-                 calibration: np.ndarray | None = None) -> Network:
+def open_network(
+    path: str,
+    console: Console,
+    target: str | None = None,
+    options: dict | None = None,
+    dt: float | None = None,
+    reading: str | None = None,
+    override: frozenset = frozenset(),
+    calibration: np.ndarray | None = None,
+) -> Network:
     """The Program to run from ``path``: a Program file as it is, a graph lowered for ``target``."""
     options = {k: v for k, v in (options or {}).items() if v is not None and v is not False}
     if file_kind(path) == "program":
         return _open_program(path, console, target, options, dt, reading)
     graph = read_nir(path)
-    return lower_graph(graph, target or default_target(), console, options, dt, reading, override, calibration,
-                       where=f"the graph {os.path.basename(path)}")
+    return lower_graph(
+        graph,
+        target or default_target(),
+        console,
+        options,
+        dt,
+        reading,
+        override,
+        calibration,
+        where=f"the graph {os.path.basename(path)}",
+    )
 
 
-def lower_graph(graph: CheckedGraph, target: str, console: Console, options: dict | None = None,
-                dt: float | None = None, reading: str | None = None, override: frozenset = frozenset(),
-                calibration: np.ndarray | None = None, where: str = "the graph") -> Network:
+def lower_graph(
+    graph: CheckedGraph,
+    target: str,
+    console: Console,
+    options: dict | None = None,
+    dt: float | None = None,
+    reading: str | None = None,
+    override: frozenset = frozenset(),
+    calibration: np.ndarray | None = None,
+    where: str = "the graph",
+) -> Network:
     """Lower a checked graph with the dt and reading it records (or the flags, see the module docstring)."""
     impl = get_target(target)
     meta = graph.metadata
     chosen = _reading(graph, reading, metadata_value(meta, "reading"), "reading" in override, where, console)
-    settings = {"dt": _dt(graph, chosen.value, dt, metadata_value(meta, "dt"), "dt" in override, where, console),
-                "reading": chosen}
+    settings = {
+        "dt": _dt(graph, chosen.value, dt, metadata_value(meta, "dt"), "dt" in override, where, console),
+        "reading": chosen,
+    }
     for s in settings.values():
         if s.note and s.origin == "override":
             console.warn(s.note)
@@ -89,17 +117,26 @@ def lower_graph(graph: CheckedGraph, target: str, console: Console, options: dic
             console.note(s.note)
     unstable = unstable_steps(graph, chosen.value, settings["dt"].value)
     if unstable:
-        text = (f"dt = {settings['dt'].value:g} s is not below the time constant of {unstable[0]}"
-                f"{f' (and {len(unstable) - 1} more)' if len(unstable) > 1 else ''} under reading {chosen.value}: "
-                "forward Euler explodes there (1 - dt/tau <= 0)")
+        text = (
+            f"dt = {settings['dt'].value:g} s is not below the time constant of {unstable[0]}"
+            f"{f' (and {len(unstable) - 1} more)' if len(unstable) > 1 else ''} under reading {chosen.value}: "
+            "forward Euler explodes there (1 - dt/tau <= 0)"
+        )
         if "dt" not in override:
-            raise SnnCliError(f"{where}: {text}; pass a smaller --dt or another --reading, or --override-dt to run "
-                              "it anyway")
+            raise SnnCliError(
+                f"{where}: {text}; pass a smaller --dt or another --reading, or --override-dt to run it anyway"
+            )
         console.warn(text + " (--override-dt: running it anyway)")
     if calibration is None and impl.needs_calibration:
         console.note(f"no calibration samples: the {target} target uses its scale rule without calibration data")
-    program = lower(graph, target, check_dt(settings["dt"].value), settings["reading"].value,
-                    make_options(impl, options or {}), calibration)
+    program = lower(
+        graph,
+        target,
+        check_dt(settings["dt"].value),
+        settings["reading"].value,
+        make_options(impl, options or {}),
+        calibration,
+    )
     for warning in program.warnings:
         console.warn(warning)
     return Network(program, graph, {k: {"value": s.value, "origin": s.origin} for k, s in settings.items()})
@@ -143,13 +180,19 @@ def _open_program(path: str, console: Console, target, options, dt, reading) -> 
     fixed = {"target": (target, program.target), "dt": (dt, program.dt), "reading": (reading, program.reading)}
     for name, (flag, recorded) in fixed.items():
         if flag is not None and not same_value(flag, recorded):
-            raise SnnCliError(f"{where} was lowered with {name} = {recorded}, and a lowered Program cannot change it: "
-                              f"drop --{name}, or lower the .nir graph again with --{name} {flag}")
+            raise SnnCliError(
+                f"{where} was lowered with {name} = {recorded}, and a lowered Program cannot change it: "
+                f"drop --{name}, or lower the .nir graph again with --{name} {flag}"
+            )
     if options:
-        raise SnnCliError(f"{where} is already lowered for {program.target}; target options "
-                          f"({', '.join('--' + k.replace('_', '-') for k in options)}) apply when lowering a .nir graph")
+        raise SnnCliError(
+            f"{where} is already lowered for {program.target}; target options "
+            f"({', '.join('--' + k.replace('_', '-') for k in options)}) apply when lowering a .nir graph"
+        )
     for warning in program.warnings:
         console.warn(warning)
-    settings = {"dt": {"value": program.dt, "origin": "recorded"},
-                "reading": {"value": program.reading, "origin": "recorded"}}
+    settings = {
+        "dt": {"value": program.dt, "origin": "recorded"},
+        "reading": {"value": program.reading, "origin": "recorded"},
+    }
     return Network(program, None, settings)

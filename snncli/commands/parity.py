@@ -133,8 +133,15 @@ class Agreement:
             a, b = (np.asarray(c, dtype=float) for c in self.counts[k])
             denom = np.linalg.norm(a) * np.linalg.norm(b)
             cosine = float(a @ b / denom) if denom > 0 else float(np.array_equal(a, b))
-            out.append({"name": name, "spike_match_rate": float(self.match[k] / max(self.pairs[k], 1)),
-                        "count_cosine": cosine, f"spikes_{label_a}": float(a.sum()), f"spikes_{label_b}": float(b.sum())})
+            out.append(
+                {
+                    "name": name,
+                    "spike_match_rate": float(self.match[k] / max(self.pairs[k], 1)),
+                    "count_cosine": cosine,
+                    f"spikes_{label_a}": float(a.sum()),
+                    f"spikes_{label_b}": float(b.sum()),
+                }
+            )
         return out
 
     def rate(self) -> float:
@@ -170,8 +177,15 @@ def parity(req: ParityRequest, console: Console | None = None) -> ParityResult:
     device = req.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, _info = run.model(req.checkpoint, device=device)
     calibration = run.calibration() if target.needs_calibration else None
-    program = lower_graph(run.graph(req.checkpoint, req.dt), target.name, console, req.options, req.dt,
-                          calibration=calibration, where=f"the run {run}").program
+    program = lower_graph(
+        run.graph(req.checkpoint, req.dt),
+        target.name,
+        console,
+        req.options,
+        req.dt,
+        calibration=calibration,
+        where=f"the run {run}",
+    ).program
     simulator = Simulator(program)
     x_all, y_all = run.encoded("test", limit=req.limit, seed=req.seed)
     steps = x_all.shape[0]
@@ -200,8 +214,16 @@ def parity(req: ParityRequest, console: Console | None = None) -> ParityResult:
     drop = 100 * (acc_torch - acc_hw)
     reference = None
     if target.has_reference and req.reference_limit > 0:
-        reference = _vendor_check(target, program, simulator, x_all[:, : req.reference_limit],
-                                  y_all[: req.reference_limit], pred_hw[: req.reference_limit], window, console)
+        reference = _vendor_check(
+            target,
+            program,
+            simulator,
+            x_all[:, : req.reference_limit],
+            y_all[: req.reference_limit],
+            pred_hw[: req.reference_limit],
+            window,
+            console,
+        )
     passed, text, advice = verdict(drop, req.tolerance, reference, target, str(run))
     return ParityResult(
         run=str(run), target=target.name, device=str(device), samples=int(len(y_all)),

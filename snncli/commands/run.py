@@ -29,7 +29,9 @@ class Run:
         if not self.path.is_dir():
             raise SnnCliError(f"run directory not found: {self.path} (train one with `snncli train --run-dir DIR`)")
         if not (self.path / "config.yaml").is_file():
-            raise SnnCliError(f"{self.path} is not a training run (no config.yaml); pass the directory `snncli train` wrote")
+            raise SnnCliError(
+                f"{self.path} is not a training run (no config.yaml); pass the directory `snncli train` wrote"
+            )
         self.config = load_config(self.path / "config.yaml")
         self._models: dict = {}
         self._graphs: dict = {}

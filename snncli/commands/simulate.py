@@ -88,18 +88,23 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
     simulator = Simulator(program)
     start = time.perf_counter()
     with console.progress("hwsim", total=samples) as update:
-        result = simulator.stream((pad_for_latency(program, b) for b in batches), record=bool(req.record),
-                                  progress=update)
+        result = simulator.stream(
+            (pad_for_latency(program, b) for b in batches), record=bool(req.record), progress=update
+        )
     seconds = time.perf_counter() - start
     window = output_window(program, result.steps - program.latency_steps)
     warn_clipped(result, program, console)
     if req.record:
-        arrays = {f"{name}/{key}": _compact(value) for name, rec in result.records.items() for key, value in rec.items()}
+        arrays = {
+            f"{name}/{key}": _compact(value) for name, rec in result.records.items() for key, value in rec.items()
+        }
         atomic_write(req.record, lambda f: np.savez(f, **arrays))  # uncompressed: fast to write and read back
     accuracy = float(np.mean(result.predictions(window) == labels)) if labels is not None else None
     if program.twin is None:
-        console.warn(f"{os.path.basename(req.network)} records no ANN twin (a Program written by an older snncli): "
-                     "`snncli report` will count the twin on the lowered layers; export it again to record it")
+        console.warn(
+            f"{os.path.basename(req.network)} records no ANN twin (a Program written by an older snncli): "
+            "`snncli report` will count the twin on the lowered layers; export it again to record it"
+        )
     layers = result.layers()
     return SimulateResult(
         source=os.path.basename(req.network), target=program.target, reading=program.reading, dt=program.dt,
@@ -115,9 +120,11 @@ def warn_clipped(result, program, console: Console) -> None:
     if result.clipped_inputs:
         op = program.input_layers[0].op
         total = result.samples * result.steps * program.input_layers[0].size
-        console.warn(f"{result.clipped_inputs} of {total} input values ({100 * result.clipped_inputs / total:.2g} %) "
-                     f"fall outside the 0..{2 ** op.bits - 1} the input layer carries after scaling by {op.scale:g}; "
-                     "they were clipped (the chip would clip them too)")
+        console.warn(
+            f"{result.clipped_inputs} of {total} input values ({100 * result.clipped_inputs / total:.2g} %) "
+            f"fall outside the 0..{2**op.bits - 1} the input layer carries after scaling by {op.scale:g}; "
+            "they were clipped (the chip would clip them too)"
+        )
 
 
 def _load_input(path: str, limit: int | None) -> np.ndarray:
@@ -132,8 +139,9 @@ def _load_input(path: str, limit: int | None) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise SnnCliError(f"{path} is an .npz archive; --input takes one .npy array [time, batch, *input_shape]")
     if x.nbytes > MAX_INPUT_BYTES:
-        raise SnnCliError(f"{path} holds {x.nbytes / 2**30:.1f} GiB; split it into files below "
-                          f"{MAX_INPUT_BYTES >> 30} GiB")
+        raise SnnCliError(
+            f"{path} holds {x.nbytes / 2**30:.1f} GiB; split it into files below {MAX_INPUT_BYTES >> 30} GiB"
+        )
     if limit is not None:
         x = x[:, :limit]
     return np.asarray(x)
@@ -161,8 +169,10 @@ def _dataset_input(net: Network, req: SimulateRequest, console: Console):
     expected = tuple(net.program.input_layers[0].out_shape)
     if tuple(data.sample_shape) != expected:
         if int(np.prod(data.sample_shape)) != int(np.prod(expected)):
-            raise SnnCliError(f"dataset {name!r} has samples of shape {list(data.sample_shape)} but the graph's "
-                              f"input is {list(expected)}")
+            raise SnnCliError(
+                f"dataset {name!r} has samples of shape {list(data.sample_shape)} but the graph's "
+                f"input is {list(expected)}"
+            )
         lead = 2 if data.time_steps else 1
         data = replace(data, test_x=data.test_x.reshape(*data.test_x.shape[:lead], *expected), sample_shape=expected)
     options = source.encoder_options if encoder.value == source.encoder else {}

@@ -70,8 +70,12 @@ def resolve(name: str, flag: Any, recorded: Any, default: Any, override: bool, w
             f"(the recorded value is what the network means), or pass --override-{name.replace('_', '-')} "
             f"to run with {flag} anyway"
         )
-    return Resolved(name, flag, "override",
-                    f"{name} = {flag} overrides the {recorded} that {where} records: the results are not what it means")
+    return Resolved(
+        name,
+        flag,
+        "override",
+        f"{name} = {flag} overrides the {recorded} that {where} records: the results are not what it means",
+    )
 
 
 def check_dt(dt: Any) -> float:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -341,8 +342,10 @@ class TwinLayer:
 
     def __post_init__(self):
         if self.op not in SYNAPTIC or int(self.macs) < 0 or int(self.weights) < 0:
-            raise SnnCliError(f"ANN twin layer {self.name!r}: op must be one of {', '.join(SYNAPTIC)} and the "
-                              f"counts >= 0, got {self.op!r}, {self.macs}, {self.weights}")
+            raise SnnCliError(
+                f"ANN twin layer {self.name!r}: op must be one of {', '.join(SYNAPTIC)} and the "
+                f"counts >= 0, got {self.op!r}, {self.macs}, {self.weights}"
+            )
         object.__setattr__(self, "macs", int(self.macs))
         object.__setattr__(self, "weights", int(self.weights))
 
@@ -370,8 +373,10 @@ class AnnTwin:
             raise SnnCliError(f"{where}: the ANN twin must be a record with a list of layers")
         if not all(isinstance(row, dict) for row in data["layers"]):
             raise SnnCliError(f"{where}: every ANN twin layer must be a record (name, op, macs, weights)")
-        return cls(tuple(_decode_fields(TwinLayer, row, {}, f"{where}: ANN twin layer") for row in data["layers"]),
-                   str(data.get("source", "the NIR graph")))
+        return cls(
+            tuple(_decode_fields(TwinLayer, row, {}, f"{where}: ANN twin layer") for row in data["layers"]),
+            str(data.get("source", "the NIR graph")),
+        )
 
 
 @dataclass(eq=False)
@@ -431,7 +436,7 @@ class Program:
     def neuron_layers(self) -> list[Layer]:
         return self.of_kind("neuron")
 
-    def with_layers(self, layers: list[Layer]) -> "Program":
+    def with_layers(self, layers: list[Layer]) -> Program:
         return replace(self, layers=layers)
 
     # ------------------------------------------------------------------ I/O
@@ -469,7 +474,7 @@ class Program:
         atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Program":
+    def load(cls, path: str | os.PathLike) -> Program:
         """Read a Program file; anything malformed is a one-line :class:`SnnCliError`."""
         path = os.fspath(path)
         header, arrays = _read_npz(path)
@@ -477,20 +482,30 @@ class Program:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise SnnCliError(f"{where} is not an snncli Program; re-create it with `snncli export`")
         if header.get("version") != FORMAT_VERSION:
-            raise SnnCliError(f"{where} is an snncli Program of format version {header.get('version')}, this snncli "
-                              f"reads version {FORMAT_VERSION}; re-create it with `snncli export`")
+            raise SnnCliError(
+                f"{where} is an snncli Program of format version {header.get('version')}, this snncli "
+                f"reads version {FORMAT_VERSION}; re-create it with `snncli export`"
+            )
         try:
             layers = [_decode_layer(entry, arrays, where) for entry in header["layers"]]
             source = _decode_fields(Source, header.get("source") or {}, {}, f"{where}: source")
-            return cls(target=str(header["target"]), dt=float(header["dt"]), layers=layers,
-                       reading=str(header.get("reading", "nir")), latency_steps=int(header.get("latency_steps", 0)),
-                       source=source, scales=dict(header.get("scales") or {}),
-                       resources=dict(header.get("resources") or {}), notes=dict(header.get("notes") or {}),
-                       warnings=[str(w) for w in header.get("warnings") or []],
-                       twin=AnnTwin.from_json(header["twin"], where) if header.get("twin") is not None else None)
+            return cls(
+                target=str(header["target"]),
+                dt=float(header["dt"]),
+                layers=layers,
+                reading=str(header.get("reading", "nir")),
+                latency_steps=int(header.get("latency_steps", 0)),
+                source=source,
+                scales=dict(header.get("scales") or {}),
+                resources=dict(header.get("resources") or {}),
+                notes=dict(header.get("notes") or {}),
+                warnings=[str(w) for w in header.get("warnings") or []],
+                twin=AnnTwin.from_json(header["twin"], where) if header.get("twin") is not None else None,
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SnnCliError(f"{where} is a malformed snncli Program ({one_line(exc, 120)}); "
-                              "re-create it with `snncli export`") from None
+            raise SnnCliError(
+                f"{where} is a malformed snncli Program ({one_line(exc, 120)}); re-create it with `snncli export`"
+            ) from None
 
 
 def _read_npz(path: str) -> tuple[dict, dict[str, np.ndarray]]:
@@ -502,16 +517,19 @@ def _read_npz(path: str) -> tuple[dict, dict[str, np.ndarray]]:
         with zipfile.ZipFile(path) as zf:
             declared = sum(info.file_size for info in zf.infolist())
         if declared > MAX_PROGRAM_BYTES:
-            raise SnnCliError(f"{path} declares {declared / 2**30:.1f} GiB of arrays, more than snncli reads "
-                              f"({MAX_PROGRAM_BYTES >> 30} GiB); it is not a Program snncli wrote")
+            raise SnnCliError(
+                f"{path} declares {declared / 2**30:.1f} GiB of arrays, more than snncli reads "
+                f"({MAX_PROGRAM_BYTES >> 30} GiB); it is not a Program snncli wrote"
+            )
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(bytes(data["__header__"]).decode())
             arrays = {key: data[key] for key in data.files if key != "__header__"}
     except SnnCliError:
         raise
     except Exception as exc:  # zipfile, numpy and json raise many kinds for a truncated or foreign file
-        raise SnnCliError(f"{path} is not a readable snncli Program ({one_line(exc, 120)}); "
-                          "re-create it with `snncli export`") from None
+        raise SnnCliError(
+            f"{path} is not a readable snncli Program ({one_line(exc, 120)}); re-create it with `snncli export`"
+        ) from None
     return header, arrays
 
 
@@ -560,8 +578,15 @@ def _decode_fields(cls, data: dict, arrays: dict, where: str):
 def _decode_layer(entry: dict, arrays: dict, where: str) -> Layer:
     name, kind = str(entry["name"]), str(entry["op"])
     if kind not in OPS:
-        raise SnnCliError(f"{where}: layer {name!r} has op {kind!r}, which hwsim does not know "
-                          f"(known: {', '.join(OPS)})")
+        raise SnnCliError(
+            f"{where}: layer {name!r} has op {kind!r}, which hwsim does not know (known: {', '.join(OPS)})"
+        )
     op = _decode_fields(OPS[kind], entry.get("params") or {}, arrays, f"{where}: layer {name!r}")
-    return Layer(name, op, tuple(entry["in_shape"]), tuple(entry["out_shape"]),
-                 tuple(entry.get("inputs") or ()), tuple(entry.get("delayed_inputs") or ()))
+    return Layer(
+        name,
+        op,
+        tuple(entry["in_shape"]),
+        tuple(entry["out_shape"]),
+        tuple(entry.get("inputs") or ()),
+        tuple(entry.get("delayed_inputs") or ()),
+    )

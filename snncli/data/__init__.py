@@ -5,12 +5,29 @@ from __future__ import annotations
 from snncli.data.datasets import EVENT_DATASETS, Dataset, list_datasets, load_dataset, load_events
 from snncli.data.encoders import ENCODERS, PoissonEncoder, encoder_is_binary, make_encoder
 
-__all__ = ["Dataset", "EVENT_DATASETS", "ENCODERS", "encode_batches", "encode_split", "encoder_is_binary",
-           "list_datasets", "load_dataset", "load_events", "make_encoder"]
+__all__ = [
+    "Dataset",
+    "EVENT_DATASETS",
+    "ENCODERS",
+    "encode_batches",
+    "encode_split",
+    "encoder_is_binary",
+    "list_datasets",
+    "load_dataset",
+    "load_events",
+    "make_encoder",
+]
 
 
-def encode_split(data: Dataset, split: str, encoder: str, time_steps: int, options: dict | None = None,
-                 limit: int | None = None, seed: int = 0):
+def encode_split(
+    data: Dataset,
+    split: str,
+    encoder: str,
+    time_steps: int,
+    options: dict | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+):
     """``(x [T, N, *shape] float64, labels)``: the first ``limit`` samples of a split,
     encoded with a generator seeded by ``seed``; event datasets pass as frames."""
     import numpy as np
@@ -26,8 +43,16 @@ def encode_split(data: Dataset, split: str, encoder: str, time_steps: int, optio
     return encoded.numpy().astype(np.float64), y
 
 
-def encode_batches(data: Dataset, split: str, encoder: str, time_steps: int, options: dict | None = None,
-                   limit: int | None = None, seed: int = 0, batch_size: int = 256):
+def encode_batches(
+    data: Dataset,
+    split: str,
+    encoder: str,
+    time_steps: int,
+    options: dict | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+):
     """``(batches, labels)``: :func:`encode_split`'s samples, equal value for value, as an iterator of arrays
     ``[T, b, *shape]`` (``b <= batch_size``, float32 as the encoder gives them) so that a whole split never
     exists encoded in float64 (10k Fashion-MNIST samples at T = 25: 1.6 GB).
@@ -50,8 +75,15 @@ def encode_batches(data: Dataset, split: str, encoder: str, time_steps: int, opt
     values = torch.as_tensor(x)
     generator = torch.Generator().manual_seed(seed)
     rate = (encode.max_rate * values).clamp(0, 1)  # encoders.poisson: s = [u < clamp(max_rate x)]
-    bits = np.stack([np.packbits((torch.rand(values.shape, generator=generator, dtype=values.dtype) < rate)
-                                 .numpy().reshape(len(y), -1), axis=1) for _ in range(encode.time_steps)])
+    bits = np.stack(
+        [
+            np.packbits(
+                (torch.rand(values.shape, generator=generator, dtype=values.dtype) < rate).numpy().reshape(len(y), -1),
+                axis=1,
+            )
+            for _ in range(encode.time_steps)
+        ]
+    )
     size, dtype = int(np.prod(values.shape[1:])), values.numpy().dtype
 
     def unpack(s: int):

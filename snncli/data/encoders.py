@@ -20,7 +20,9 @@ def direct(x: torch.Tensor, time_steps: int) -> torch.Tensor:
     return x.unsqueeze(0).expand(time_steps, *x.shape)
 
 
-def poisson(x: torch.Tensor, time_steps: int, max_rate: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def poisson(
+    x: torch.Tensor, time_steps: int, max_rate: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Rate code: ``s[t] ~ Bernoulli(max_rate * x)`` independently per step and pixel."""
     u = torch.rand((time_steps, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
     return (u < (max_rate * x).clamp(0, 1)).to(x.dtype)
@@ -73,8 +75,10 @@ class FramesEncoder:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if x.shape[1] != self.time_steps:
-            raise SnnCliError(f"data has {x.shape[1]} frames per sample but time_steps is {self.time_steps}; "
-                              "set time_steps to the number of frames")
+            raise SnnCliError(
+                f"data has {x.shape[1]} frames per sample but time_steps is {self.time_steps}; "
+                "set time_steps to the number of frames"
+            )
         return frames(x)
 
 

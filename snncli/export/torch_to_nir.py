@@ -34,11 +34,11 @@ from __future__ import annotations
 import contextlib
 import io
 
-import torch
-import torch.nn as nn
 import nir
 import nirtorch
 import numpy as np
+import torch
+import torch.nn as nn
 from spikingjelly.activation_based import neuron
 from spikingjelly.activation_based.nir_exchange.to_nir import _ModuleMapper
 
@@ -156,4 +156,3 @@ def _check_modules(model: nn.Module) -> None:
             walk(child, f"{prefix}.{name}" if prefix else name)
 
     walk(model, "")
-

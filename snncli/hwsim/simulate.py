@@ -160,13 +160,15 @@ class Simulator:
         largest = max(layer.size for layer in self.program.layers)
         return max(1, min(int(batch_size), WINDOW_BYTES // (8 * steps * largest)))
 
-    def stream(self, batches: Iterable[np.ndarray], record: bool = False, progress=None) -> SimResult:
+    def stream(self, batches: Iterable[np.ndarray], record: bool = False, progress=None, sink=None) -> SimResult:
         """Run ``batches`` (arrays ``[T, n, *input_shape]``, the same ``T``) one after another, as one run:
         counters summed, outputs (and records) joined along the sample axis.  A dataset encoded batch by
-        batch goes through without ever existing whole."""
-        return self._stream((check_input(self.program, batch) for batch in batches), record, progress)
+        batch goes through without ever existing whole.  ``sink``: a callable that receives each batch's
+        records (``{layer: {key: [T, n, ...]}}``) instead of the result keeping them all."""
+        return self._stream((check_input(self.program, batch) for batch in batches), record, progress, sink)
 
-    def _stream(self, batches: Iterable[np.ndarray], record: bool, progress) -> SimResult:
+    def _stream(self, batches: Iterable[np.ndarray], record: bool, progress, sink=None) -> SimResult:
+        record = record or sink is not None
         counters = {
             layer.name: LayerCounters(layer.name, layer.kind, neurons=layer.size if layer.kind == "neuron" else 0,
                                       synapses=self.tables[layer.name].nnz if layer.kind in SYNAPTIC else 0)
@@ -182,28 +184,37 @@ class Simulator:
             for start in range(0, batch.shape[1], size):
                 outs, states = self._run_batch(batch[:, start : start + size], counters, record)
                 outputs.append(outs[self.output.name].copy())  # the arena is rewritten by the next batch
-                if record:
-                    self._keep(records, outs, states)
+                if sink is not None:
+                    sink(self._records(outs, states))
+                elif record:
+                    for name, rec in self._records(outs, states).items():
+                        for key, value in rec.items():
+                            records.setdefault(name, {}).setdefault(key, []).append(value)
                 if progress is not None:
                     progress(min(size, batch.shape[1] - start))
         if steps is None:
             raise SnnCliError("no input to simulate: the data has no samples")
-        joined = {n: {k: np.concatenate(v, axis=1) for k, v in r.items()} for n, r in records.items()} if record else None
+        joined = {n: {k: np.concatenate(v, axis=1) for k, v in r.items()} for n, r in records.items()}
         output = np.concatenate(outputs, axis=1)
-        return SimResult(output, [counters[layer.name] for layer in self.program.layers], output.shape[1], steps,
-                         joined, self._clipped)
+        return SimResult(
+            output,
+            [counters[layer.name] for layer in self.program.layers],
+            output.shape[1],
+            steps,
+            joined if record and sink is None else None,
+            self._clipped,
+        )
 
-    def _keep(self, records: dict, outs: dict, states: dict) -> None:
-        """Add one batch's outputs and states to ``records``: spikes narrowed (:func:`spike_record`), states as the
+    def _records(self, outs: dict, states: dict) -> dict[str, dict[str, np.ndarray]]:
+        """One batch's records: every layer's output (spikes narrowed, :func:`spike_record`) and its states as the
         model gives them; copies, not the arena's arrays."""
+        records = {}
         for layer in self.program.layers:
-            rec = records.setdefault(layer.name, {"out": []})
             out = outs[layer.name]
             spiking = layer.kind == "neuron" and getattr(layer.neuron, "spiking", True)
             kept = spike_record(out) if spiking else out
-            rec["out"].append(kept.copy() if kept is out else kept)
-            for key, value in states.get(layer.name, {}).items():
-                rec.setdefault(key, []).append(value)
+            records[layer.name] = {"out": kept.copy() if kept is out else kept, **states.get(layer.name, {})}
+        return records
 
     def _run_batch(self, x: np.ndarray, counters: dict, record: bool):
         steps, batch = x.shape[:2]
@@ -269,8 +280,12 @@ class Simulator:
             return self._neurons(layer, inp, states, counter, recorded)
         table = self._fanouts.get(layer.name)
         if table is not None:
-            out, counts = propagate(table, inp.reshape(steps * batch, -1), layer.name in self.event_inputs,
-                                    self._buffer(layer.name, (steps * batch, table.shape[1])))
+            out, counts = propagate(
+                table,
+                inp.reshape(steps * batch, -1),
+                layer.name in self.event_inputs,
+                self._buffer(layer.name, (steps * batch, table.shape[1])),
+            )
             if kind in SYNAPTIC:
                 self._count_synaptic(layer.name, counts, counter)
             out = out.reshape(steps, batch, *layer.out_shape)
@@ -315,8 +330,10 @@ class Simulator:
         target = self.event_inputs.get(name)
         if target is not None:  # event counts: n events at an input cost n x its fan-out accumulates
             if counts.lowest < 0:
-                raise SnnCliError(f"layer {name!r} feeds event-driven neurons and received a negative value; "
-                                  "its input must be event counts (integers >= 0)")
+                raise SnnCliError(
+                    f"layer {name!r} feeds event-driven neurons and received a negative value; "
+                    "its input must be event counts (integers >= 0)"
+                )
             ops = int(counts.weighted)
             counter.sops += ops
             counter.weight_reads += ops
@@ -363,8 +380,12 @@ def _event_inputs(program: Program) -> dict[str, str]:
     out = {}
     for layer in program.layers:
         users = consumers.get(layer.name, [])
-        if (layer.kind in SYNAPTIC and len(users) == 1 and users[0].kind == "neuron"
-                and getattr(users[0].neuron, "event_driven", False)):
+        if (
+            layer.kind in SYNAPTIC
+            and len(users) == 1
+            and users[0].kind == "neuron"
+            and getattr(users[0].neuron, "event_driven", False)
+        ):
             out[layer.name] = users[0].name
     return out
 
@@ -374,8 +395,9 @@ def check_input(program: Program, x) -> np.ndarray:
     x = np.asarray(x)
     (inp,) = program.input_layers
     if x.ndim < 2 or tuple(x.shape[2:]) != tuple(inp.out_shape):
-        raise SnnCliError(f"input has shape {tuple(x.shape)}, the graph expects [time, batch, "
-                          f"{', '.join(map(str, inp.out_shape))}]")
+        raise SnnCliError(
+            f"input has shape {tuple(x.shape)}, the graph expects [time, batch, {', '.join(map(str, inp.out_shape))}]"
+        )
     if x.dtype.kind not in "biuf":
         raise SnnCliError(f"input must be numeric, got {x.dtype}")
     if x.size == 0:

@@ -75,6 +75,7 @@ def build_table(layer: Layer) -> sp.csr_matrix | None:
     if layer.kind == "conv2d":
         return conv2d_table(op.weight, layer.in_shape, layer.out_shape, op.stride, op.padding, op.dilation, op.groups)
     if layer.kind in ("sumpool2d", "avgpool2d"):
-        return pool2d_table(layer.in_shape, layer.out_shape, op.kernel_size, op.stride, op.padding,
-                            layer.kind == "avgpool2d")
+        return pool2d_table(
+            layer.in_shape, layer.out_shape, op.kernel_size, op.stride, op.padding, layer.kind == "avgpool2d"
+        )
     return None

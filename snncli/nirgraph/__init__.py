@@ -12,5 +12,14 @@ from snncli.nirgraph.check import (
 )
 from snncli.nirgraph.io import read_nir, write_nir
 
-__all__ = ["RESET_MODES", "RESET_MODE_KEY", "SUPPORTED_NODES", "CheckedGraph", "GraphNode", "check_graph", "read_nir",
-           "reset_mode", "write_nir"]
+__all__ = [
+    "RESET_MODES",
+    "RESET_MODE_KEY",
+    "SUPPORTED_NODES",
+    "CheckedGraph",
+    "GraphNode",
+    "check_graph",
+    "read_nir",
+    "reset_mode",
+    "write_nir",
+]

@@ -140,8 +140,11 @@ def check_node_type(name: str, kind: str | None) -> None:
 
 def conv1d_as_2d(node: nir.Conv1d) -> tuple[tuple[int, int], ...]:
     """A Conv1d over ``[C, L]`` as a Conv2d over ``[C, 1, L]``: (kernel, stride, padding, dilation) pairs."""
-    k, s, d = int(np.shape(node.weight)[2]), int(np.asarray(node.stride).reshape(-1)[0]), \
-        int(np.asarray(node.dilation).reshape(-1)[0])
+    k, s, d = (
+        int(np.shape(node.weight)[2]),
+        int(np.asarray(node.stride).reshape(-1)[0]),
+        int(np.asarray(node.dilation).reshape(-1)[0]),
+    )
     if isinstance(node.padding, str):
         if node.padding not in ("same", "valid"):
             raise SnnCliError(f"unknown Conv1d padding {node.padding!r}; NIR allows an integer, 'same' or 'valid'")
@@ -149,8 +152,10 @@ def conv1d_as_2d(node: nir.Conv1d) -> tuple[tuple[int, int], ...]:
     else:
         p = int(np.asarray(node.padding).reshape(-1)[0])
     if min(k, s, d) < 1 or p < 0:
-        raise SnnCliError(f"Conv1d kernel {k}, stride {s}, dilation {d}, padding {p}: kernel, stride and dilation "
-                          "must be >= 1, padding >= 0")
+        raise SnnCliError(
+            f"Conv1d kernel {k}, stride {s}, dilation {d}, padding {p}: kernel, stride and dilation "
+            "must be >= 1, padding >= 0"
+        )
     return (1, k), (1, s), (0, p), (1, d)
 
 
@@ -221,7 +226,9 @@ def _check_params(name: str, node: nir.NIRNode) -> None:
                 "(did training diverge?)"
             )
         if fld.name in _TAU_FIELDS and np.any(arr <= 0):
-            raise SnnCliError(f"node {name!r} ({kind}) field {fld.name!r} has values <= 0; time constants must be positive")
+            raise SnnCliError(
+                f"node {name!r} ({kind}) field {fld.name!r} has values <= 0; time constants must be positive"
+            )
     fields = ELEMENTWISE_FIELDS.get(kind, ())
     shapes = {f: np.shape(getattr(node, f)) for f in fields if getattr(node, f) is not None}
     try:
@@ -234,7 +241,9 @@ def _check_params(name: str, node: nir.NIRNode) -> None:
         if w.ndim != 2:
             raise SnnCliError(f"node {name!r} ({kind}) weight must be 2-D [out, in], got shape {list(w.shape)}")
         if kind == "Affine" and np.shape(node.bias) != (w.shape[0],):
-            raise SnnCliError(f"node {name!r} (Affine) bias has shape {list(np.shape(node.bias))}, expected [{w.shape[0]}]")
+            raise SnnCliError(
+                f"node {name!r} (Affine) bias has shape {list(np.shape(node.bias))}, expected [{w.shape[0]}]"
+            )
     if kind in ("Conv1d", "Conv2d"):
         w = np.asarray(node.weight)
         groups = int(node.groups)
@@ -243,9 +252,13 @@ def _check_params(name: str, node: nir.NIRNode) -> None:
             layout = "[out, in, k]" if kind == "Conv1d" else "[out, in, kh, kw]"
             raise SnnCliError(f"node {name!r} ({kind}) weight must be {rank}-D {layout}, got shape {list(w.shape)}")
         if groups < 1 or w.shape[0] % groups:
-            raise SnnCliError(f"node {name!r} ({kind}) groups={groups} does not divide its {w.shape[0]} output channels")
+            raise SnnCliError(
+                f"node {name!r} ({kind}) groups={groups} does not divide its {w.shape[0]} output channels"
+            )
         if node.bias is not None and np.shape(node.bias) not in ((w.shape[0],), ()):
-            raise SnnCliError(f"node {name!r} ({kind}) bias has shape {list(np.shape(node.bias))}, expected [{w.shape[0]}]")
+            raise SnnCliError(
+                f"node {name!r} ({kind}) bias has shape {list(np.shape(node.bias))}, expected [{w.shape[0]}]"
+            )
 
 
 def _check_structure(graph: nir.NIRGraph, warnings: list[str]) -> list[tuple[str, str]]:
@@ -277,7 +290,9 @@ def _check_structure(graph: nir.NIRGraph, warnings: list[str]) -> list[tuple[str
     forward = _reach([n for n in nodes if _kind(nodes[n]) == "Input"], succ)
     for name in nodes:
         if name not in forward:
-            raise SnnCliError(f"node {name!r} ({_kind(nodes[name])}) is not reachable from any Input node; connect or remove it")
+            raise SnnCliError(
+                f"node {name!r} ({_kind(nodes[name])}) is not reachable from any Input node; connect or remove it"
+            )
     backward = _reach([n for n in nodes if _kind(nodes[n]) == "Output"], pred)
     for name in nodes:
         if name not in backward:
@@ -411,8 +426,10 @@ class _Shapes:
             return self._conv1d(name, node, shape, src, src_desc)
         if kind in ("Conv2d", "SumPool2d", "AvgPool2d"):
             if len(shape) != 3:
-                raise SnnCliError(f"node {name!r} ({kind}) needs a [channels, height, width] input but {src_desc} "
-                                  f"gives it {list(shape)}")
+                raise SnnCliError(
+                    f"node {name!r} ({kind}) needs a [channels, height, width] input but {src_desc} "
+                    f"gives it {list(shape)}"
+                )
             if kind == "Conv2d":
                 w = np.shape(node.weight)
                 channels_in = int(w[1]) * int(node.groups)
@@ -423,21 +440,34 @@ class _Shapes:
                         "channels)"
                     )
                 kernel = (int(w[2]), int(w[3]))
-                hw = conv_output_hw(shape[1:], kernel, pair(node.stride, f"node {name!r} stride", 1),
-                                    conv_padding(node, kernel), pair(node.dilation, f"node {name!r} dilation", 1))
+                hw = conv_output_hw(
+                    shape[1:],
+                    kernel,
+                    pair(node.stride, f"node {name!r} stride", 1),
+                    conv_padding(node, kernel),
+                    pair(node.dilation, f"node {name!r} dilation", 1),
+                )
                 channels = int(w[0])
             else:
                 kernel = pair(node.kernel_size, f"node {name!r} kernel_size", 1)
-                hw = conv_output_hw(shape[1:], kernel, pair(node.stride, f"node {name!r} stride", 1),
-                                    pair(node.padding, f"node {name!r} padding", 0))
+                hw = conv_output_hw(
+                    shape[1:],
+                    kernel,
+                    pair(node.stride, f"node {name!r} stride", 1),
+                    pair(node.padding, f"node {name!r} padding", 0),
+                )
                 channels = shape[0]
             if min(hw) < 1:
-                raise SnnCliError(f"node {name!r} ({kind}) turns a {list(shape[1:])} input into an empty output {list(hw)}")
+                raise SnnCliError(
+                    f"node {name!r} ({kind}) turns a {list(shape[1:])} input into an empty output {list(hw)}"
+                )
             return (channels, *hw)
         if kind == "Flatten":
             start, end = int(node.start_dim), int(node.end_dim)
             if not (-len(shape) <= start < len(shape) and -len(shape) <= end < len(shape)):
-                raise SnnCliError(f"node {name!r} (Flatten) start_dim={start}/end_dim={end} do not fit its input {list(shape)}")
+                raise SnnCliError(
+                    f"node {name!r} (Flatten) start_dim={start}/end_dim={end} do not fit its input {list(shape)}"
+                )
             start, end = start % len(shape), end % len(shape)
             return shape[:start] + (int(np.prod(shape[start : end + 1])),) + shape[end + 1 :]
         if kind in ELEMENTWISE_FIELDS:
@@ -456,8 +486,10 @@ class _Shapes:
         w = np.shape(node.weight)
         channels_in = int(w[1]) * int(node.groups)
         if len(shape) != 2 or shape[0] != channels_in:
-            raise SnnCliError(f"shape mismatch on edge {src!r} -> {name!r}: {src_desc} outputs {list(shape)} but node "
-                              f"{name!r} (Conv1d) takes [{channels_in}, length]")
+            raise SnnCliError(
+                f"shape mismatch on edge {src!r} -> {name!r}: {src_desc} outputs {list(shape)} but node "
+                f"{name!r} (Conv1d) takes [{channels_in}, length]"
+            )
         kernel, stride, padding, dilation = conv1d_as_2d(node)
         length = conv_output_hw((1, shape[1]), kernel, stride, padding, dilation)[1]
         if length < 1:
@@ -470,12 +502,13 @@ class _Shapes:
             return shape
         if _squeezed(declared, shape) is not None:
             self.warnings.append(
-                f"Output node {name!r} declares shape {list(declared)}, with {BATCH_DIM_NOTE}(s); "
-                f"using {list(shape)}"
+                f"Output node {name!r} declares shape {list(declared)}, with {BATCH_DIM_NOTE}(s); using {list(shape)}"
             )
             return shape
-        raise SnnCliError(f"Output node {name!r} declares shape {list(declared)} but {src_desc} gives it "
-                          f"{list(shape)}; fix the producer or the file")
+        raise SnnCliError(
+            f"Output node {name!r} declares shape {list(declared)} but {src_desc} gives it "
+            f"{list(shape)}; fix the producer or the file"
+        )
 
     def check_delayed(self) -> None:
         for src, dst in self.delayed:
@@ -522,5 +555,15 @@ def metadata_value(meta: dict, key: str) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-__all__ = ["BATCH_DIM_NOTE", "CheckedGraph", "GraphNode", "RESET_MODE_KEY", "RESET_MODES", "SUPPORTED_NODES",
-           "check_graph", "conv1d_as_2d", "conv_padding", "reset_mode"]
+__all__ = [
+    "BATCH_DIM_NOTE",
+    "CheckedGraph",
+    "GraphNode",
+    "RESET_MODE_KEY",
+    "RESET_MODES",
+    "SUPPORTED_NODES",
+    "check_graph",
+    "conv1d_as_2d",
+    "conv_padding",
+    "reset_mode",
+]

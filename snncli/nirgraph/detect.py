@@ -59,10 +59,25 @@ class Detection:
     nodes: tuple[NodeFacts, ...] = ()
 
     def to_json(self) -> dict:
-        return {"producer": self.producer, "reading": self.reading, "readings": list(self.readings), "dt": self.dt,
-                "message": self.message, "evidence": list(self.evidence),
-                "nodes": [{"name": n.name, "kind": n.kind, "fits": list(n.fits), "strong": list(n.strong),
-                           "dt": n.dt, "summary": n.summary} for n in self.nodes]}
+        return {
+            "producer": self.producer,
+            "reading": self.reading,
+            "readings": list(self.readings),
+            "dt": self.dt,
+            "message": self.message,
+            "evidence": list(self.evidence),
+            "nodes": [
+                {
+                    "name": n.name,
+                    "kind": n.kind,
+                    "fits": list(n.fits),
+                    "strong": list(n.strong),
+                    "dt": n.dt,
+                    "summary": n.summary,
+                }
+                for n in self.nodes
+            ],
+        }
 
 
 # ------------------------------------------------------------------ detection
@@ -76,8 +91,9 @@ def detect(graph: CheckedGraph) -> Detection:
     shown = tuple(f"{why} -> {', '.join(producers)}" for why, producers in grouped.items())
     if not facts:
         return Detection(None, DEFAULT_READING, (DEFAULT_READING,), None, None, shown, facts)
-    common = [p for p in PRODUCERS if all(p in f.fits for f in facts)
-              and (p in hints or any(p in f.strong for f in facts))]
+    common = [
+        p for p in PRODUCERS if all(p in f.fits for f in facts) and (p in hints or any(p in f.strong for f in facts))
+    ]
     narrowed = [p for p in common if p in hints] or common
     if set(narrowed) == {"sinabs", "norse"}:  # IF only, r = 1: Norse writes a batch dimension, Sinabs does not
         narrowed = ["norse"] if batch_dimension(graph) else ["sinabs"]
@@ -85,8 +101,15 @@ def detect(graph: CheckedGraph) -> Detection:
         return _mixed(facts, shown)
     if len(narrowed) > 1:
         names = [_readings_of(p)[0] for p in narrowed][:3]
-        return Detection(None, None, tuple(names), None, _ask(
-            f"fits the exporters of {', '.join(narrowed)}", names, "they mean different things"), shown, facts)
+        return Detection(
+            None,
+            None,
+            tuple(names),
+            None,
+            _ask(f"fits the exporters of {', '.join(narrowed)}", names, "they mean different things"),
+            shown,
+            facts,
+        )
     return _one_producer(graph, narrowed[0], facts, shown, hints.get(narrowed[0]))
 
 
@@ -96,8 +119,11 @@ def _readings_of(producer: str) -> tuple[str, ...]:
 
 def _ask(what: str, names, why: str) -> str:
     choices = ", ".join(f"--reading {n}" for n in names[:-1]) + f" or --reading {names[-1]}"
-    return f"the graph {what}; {why}: choose {choices}" if len(names) > 1 else \
-        f"the graph {what}; {why}: pass --reading {names[0]}"
+    return (
+        f"the graph {what}; {why}: choose {choices}"
+        if len(names) > 1
+        else f"the graph {what}; {why}: pass --reading {names[0]}"
+    )
 
 
 def _mixed(facts, shown) -> Detection:
@@ -106,8 +132,10 @@ def _mixed(facts, shown) -> Detection:
     if not suggested:
         return Detection(None, DEFAULT_READING, (DEFAULT_READING,), None, None, shown, facts)
     per_node = "; ".join(f"{f.name!r} fits {'/'.join(f.fits) or 'none'}" for f in facts)
-    message = (f"the graph's neuron nodes fit no single producer ({per_node}); read with the NIR spec "
-               f"(--reading nir); if a producer wrote it, pass " + " or ".join(f"--reading {n}" for n in suggested))
+    message = (
+        f"the graph's neuron nodes fit no single producer ({per_node}); read with the NIR spec "
+        f"(--reading nir); if a producer wrote it, pass " + " or ".join(f"--reading {n}" for n in suggested)
+    )
     return Detection(None, DEFAULT_READING, (DEFAULT_READING, *suggested), None, message, shown, facts)
 
 
@@ -115,25 +143,57 @@ def _one_producer(graph: CheckedGraph, producer: str, facts, shown, hint: str | 
     why = _fingerprint_text(producer, facts) + (f"; {hint}" if hint else "")
     if producer == "snntorch":
         names = SNNTORCH_READINGS
-        return Detection(producer, None, names, SNNTORCH_DT, (
-            f"the graph looks like an snnTorch export ({why}), and snnTorch's exporter does not record the reset "
-            f"mechanism: choose --reading {names[0]} (snnTorch's default), --reading {names[1]} or "
-            f"--reading {names[2]} (reset_delay=False)"), shown, facts)
+        return Detection(
+            producer,
+            None,
+            names,
+            SNNTORCH_DT,
+            (
+                f"the graph looks like an snnTorch export ({why}), and snnTorch's exporter does not record the reset "
+                f"mechanism: choose --reading {names[0]} (snnTorch's default), --reading {names[1]} or "
+                f"--reading {names[2]} (reset_delay=False)"
+            ),
+            shown,
+            facts,
+        )
     if producer == "sinabs":
-        return Detection(producer, "sinabs", SINABS_READINGS, None, (
-            f"the graph looks like a Sinabs export ({why}); read as Sinabs' layer defaults, reading sinabs "
-            "(MultiSpike: floor(v/thr) spikes at v >= thr, subtractive reset, no floor), which the file does not "
-            "record: if the model used SingleSpike or min_v_mem = -threshold, pass --reading sinabs-single, "
-            "--reading sinabs-floor or --reading sinabs-single-floor"), shown, facts)
+        return Detection(
+            producer,
+            "sinabs",
+            SINABS_READINGS,
+            None,
+            (
+                f"the graph looks like a Sinabs export ({why}); read as Sinabs' layer defaults, reading sinabs "
+                "(MultiSpike: floor(v/thr) spikes at v >= thr, subtractive reset, no floor), which the file does not "
+                "record: if the model used SingleSpike or min_v_mem = -threshold, pass --reading sinabs-single, "
+                "--reading sinabs-floor or --reading sinabs-single-floor"
+            ),
+            shown,
+            facts,
+        )
     dt, dt_note = implied_dt(graph, producer, facts)
     rules = reading(producer)
-    return Detection(producer, producer, (producer,), dt, (
-        f"the graph looks like a {_LABELS[producer]} export ({why}); read with --reading {producer} "
-        f"({rules.summary}){dt_note}"), shown, facts)
+    return Detection(
+        producer,
+        producer,
+        (producer,),
+        dt,
+        (
+            f"the graph looks like a {_LABELS[producer]} export ({why}); read with --reading {producer} "
+            f"({rules.summary}){dt_note}"
+        ),
+        shown,
+        facts,
+    )
 
 
-_LABELS = {"spikingjelly": "SpikingJelly", "snntorch": "snnTorch", "sinabs": "Sinabs", "norse": "Norse 1.1.0",
-           "rockpool": "Rockpool"}
+_LABELS = {
+    "spikingjelly": "SpikingJelly",
+    "snntorch": "snnTorch",
+    "sinabs": "Sinabs",
+    "norse": "Norse 1.1.0",
+    "rockpool": "Rockpool",
+}
 
 
 def _fingerprint_text(producer: str, facts) -> str:
@@ -141,7 +201,8 @@ def _fingerprint_text(producer: str, facts) -> str:
     return {
         "spikingjelly": ", ".join(
             {"IF": "IF r = 1/dt", "LIF": "LIF r = 1 or tau/dt", "CubaLIF": "CubaLIF r = tau_mem/dt"}.get(k, k)
-            for k in kinds),
+            for k in kinds
+        ),
         "snntorch": "r = tau/1e-4" + (", w_in = tau_syn/1e-4" if "CubaLIF" in kinds else ""),
         "sinabs": "r = 1" + (", tau in steps" if set(kinds) & {"LIF", "LI"} else ""),
         "norse": "r = 1" + (", tau written as dt * tau (below 1e-3 s)" if set(kinds) - {"IF"} else ""),
@@ -152,8 +213,11 @@ def _fingerprint_text(producer: str, facts) -> str:
 # ------------------------------------------------------------------ dt
 def implied_dt(graph: CheckedGraph, producer: str, facts=None) -> tuple[float | None, str]:
     """The dt a producer's graph implies (None: it implies none) and a note for the user."""
-    facts = facts if facts is not None else tuple(
-        node_facts(g) for g in graph.nodes if g.kind in ("IF", "LIF", "LI", "CubaLIF", "CubaLI"))
+    facts = (
+        facts
+        if facts is not None
+        else tuple(node_facts(g) for g in graph.nodes if g.kind in ("IF", "LIF", "LI", "CubaLIF", "CubaLI"))
+    )
     if producer == "snntorch" or producer.startswith("snntorch"):
         return SNNTORCH_DT, ""
     if producer == "norse":
@@ -175,19 +239,29 @@ def _round(dt: float) -> float:
 def _norse_dt(graph: CheckedGraph) -> tuple[float, str]:
     """Norse 1.1.0 wrote ``tau = dt * tau_true``: one Euler step is ``dt/tau_true = dt**2/tau``, which must stay
     below 1.  The first stable candidate of :data:`NORSE_DTS`; the other stable ones are named."""
-    taus = [g.param(k) for g in graph.nodes for k in ("tau", "tau_mem", "tau_syn")
-            if g.kind in ("LIF", "LI", "CubaLIF", "CubaLI") and getattr(g.node, k, None) is not None]
+    taus = [
+        g.param(k)
+        for g in graph.nodes
+        for k in ("tau", "tau_mem", "tau_syn")
+        if g.kind in ("LIF", "LI", "CubaLIF", "CubaLI") and getattr(g.node, k, None) is not None
+    ]
     if not taus:
         return NORSE_DTS[0], f"; dt = {NORSE_DTS[0]:g} s (Norse's default; IF nodes do not depend on it)"
     smallest = min(float(t.min()) for t in taus)
     stable = [dt for dt in NORSE_DTS if dt * dt < smallest]
     if not stable:
-        return NORSE_DTS[-1], (f"; no usual dt is stable for its tau (dt**2 >= {smallest:.3g}): pass the dt the "
-                               "model was run with, --dt")
+        return NORSE_DTS[-1], (
+            f"; no usual dt is stable for its tau (dt**2 >= {smallest:.3g}): pass the dt the model was run with, --dt"
+        )
     others = [f"--dt {dt:g}" for dt in stable[1:]]
-    return stable[0], (f"; dt = {stable[0]:g} s"
-                       + (f" (Norse's default; if the model ran at another step, pass {' or '.join(others)})"
-                          if others else " (the largest usual step whose Euler step is stable)"))
+    return stable[0], (
+        f"; dt = {stable[0]:g} s"
+        + (
+            f" (Norse's default; if the model ran at another step, pass {' or '.join(others)})"
+            if others
+            else " (the largest usual step whose Euler step is stable)"
+        )
+    )
 
 
 # ------------------------------------------------------------------ sanity

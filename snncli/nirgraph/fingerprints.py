@@ -161,8 +161,13 @@ def _round_dt(dt: float) -> float | None:
     return value if abs(dt - value) <= 1e-4 * value else None
 
 
-_FITS = {"spikingjelly": _spikingjelly, "snntorch": _snntorch, "sinabs": _sinabs, "norse": _norse,
-         "rockpool": _rockpool}
+_FITS = {
+    "spikingjelly": _spikingjelly,
+    "snntorch": _snntorch,
+    "sinabs": _sinabs,
+    "norse": _norse,
+    "rockpool": _rockpool,
+}
 
 
 def node_facts(g: GraphNode) -> NodeFacts:
@@ -181,9 +186,12 @@ def node_facts(g: GraphNode) -> NodeFacts:
 
 
 def _summary(g: GraphNode) -> str:
-    keys = [f.name for f in dataclasses.fields(g.node)
-            if f.name in ("r", "tau", "tau_mem", "tau_syn", "w_in", "v_threshold", "v_reset", "v_leak")
-            and getattr(g.node, f.name) is not None]
+    keys = [
+        f.name
+        for f in dataclasses.fields(g.node)
+        if f.name in ("r", "tau", "tau_mem", "tau_syn", "w_in", "v_threshold", "v_reset", "v_leak")
+        and getattr(g.node, f.name) is not None
+    ]
     parts = []
     for key in keys:
         arr = np.asarray(getattr(g.node, key), dtype=np.float64)
@@ -227,5 +235,13 @@ def evidence(graph: CheckedGraph) -> dict[str, str]:
     return found
 
 
-__all__ = ["PRODUCERS", "SNNTORCH_DT", "NodeFacts", "batch_dimension", "evidence", "loop_nodes", "node_facts",
-           "rockpool_dt"]
+__all__ = [
+    "PRODUCERS",
+    "SNNTORCH_DT",
+    "NodeFacts",
+    "batch_dimension",
+    "evidence",
+    "loop_nodes",
+    "node_facts",
+    "rockpool_dt",
+]

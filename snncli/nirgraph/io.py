@@ -89,8 +89,9 @@ def _graph_from_hdf5(f: h5py.File, path: str) -> nir.NIRGraph:
                 f"node {name!r} ({node_dict.get('type')}) in {path} is malformed: {one_line(exc)}; re-export the graph"
             ) from None
         nodes[name].metadata = _plain(nodes[name].metadata)
-    return nir.NIRGraph(nodes=nodes, edges=_edges(data["edges"], path), metadata=_plain(data.get("metadata", {})),
-                        type_check=False)
+    return nir.NIRGraph(
+        nodes=nodes, edges=_edges(data["edges"], path), metadata=_plain(data.get("metadata", {})), type_check=False
+    )
 
 
 def _edges(raw: Any, path: str) -> list[tuple[str, str]]:

@@ -80,9 +80,17 @@ class Reading:
     sources: tuple[str, ...] = ()
 
     def __post_init__(self):
-        for key, allowed in (("tau", TAU_UNITS), ("decay", DECAYS), ("gain", VOLTAGE_GAINS),
-                             ("li_gain", VOLTAGE_GAINS), ("current", CURRENT_GAINS), ("fire", FIRING),
-                             ("reset", RESETS), ("start", STARTS), ("if_gain", ("dt*r", "r"))):
+        for key, allowed in (
+            ("tau", TAU_UNITS),
+            ("decay", DECAYS),
+            ("gain", VOLTAGE_GAINS),
+            ("li_gain", VOLTAGE_GAINS),
+            ("current", CURRENT_GAINS),
+            ("fire", FIRING),
+            ("reset", RESETS),
+            ("start", STARTS),
+            ("if_gain", ("dt*r", "r")),
+        ):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"reading {self.name}: {key} must be one of {allowed}, got {getattr(self, key)!r}")
 
@@ -106,23 +114,29 @@ _SNNTORCH_SOURCES = (
 
 _READINGS = (
     Reading(
-        "nir", "the NIR spec",
+        "nir",
+        "the NIR spec",
         "forward Euler of the NIR equations at dt (IF: v += dt*r*I), fire at v > thr once per step, "
         "reset to v_reset (or by subtraction where the node's metadata says so), states start at 0",
         sources=("nir/ir/neuron.py (nir 1.0.8): the continuous-time equations of IF, LIF, LI, CubaLIF, CubaLI",),
     ),
     Reading(
-        "nir-subtract", "the NIR spec with reset by subtraction",
+        "nir-subtract",
+        "the NIR spec with reset by subtraction",
         "the spec's Euler step, v -= thr right after a spike (what Norse's from_nir(reset_method=reset_subtract) "
         "and the NIR paper's subtract models compute)",
         reset="subtract",
-        sources=("norse/torch/functional/reset.py:22-25 (reset_subtract: v - z thr)",
-                 "norse/torch/utils/import_nir.py:97-118 (CubaLIF: Euler synapse and LIF box at dt)"),
+        sources=(
+            "norse/torch/functional/reset.py:22-25 (reset_subtract: v - z thr)",
+            "norse/torch/utils/import_nir.py:97-118 (CubaLIF: Euler synapse and LIF box at dt)",
+        ),
     ),
     Reading(
-        "spikingjelly", "SpikingJelly 2.0.0 (and snncli's own graphs)",
+        "spikingjelly",
+        "SpikingJelly 2.0.0 (and snncli's own graphs)",
         "the spec's Euler step, but fire at v >= thr and start at v_reset",
-        fire=">=", start="v_reset",
+        fire=">=",
+        start="v_reset",
         sources=(
             "spikingjelly/activation_based/nir_exchange/to_nir.py (IF: r = 1/dt; LIF: tau*dt, r = tau or 1, "
             "v_leak = v_reset)",
@@ -131,20 +145,29 @@ _READINGS = (
         ),
     ),
     Reading(
-        "snntorch-subtract", "snnTorch 1.0.0, reset_mechanism='subtract' (its default), reset_delay=True",
+        "snntorch-subtract",
+        "snnTorch 1.0.0, reset_mechanism='subtract' (its default), reset_delay=True",
         "beta = 1 - 1e-4/tau, fire at mem > thr, the spike of step t-1 subtracted at step t, undecayed",
-        reset="late-subtract", dt=1e-4, sources=_SNNTORCH_SOURCES,
+        reset="late-subtract",
+        dt=1e-4,
+        sources=_SNNTORCH_SOURCES,
     ),
     Reading(
-        "snntorch-zero", "snnTorch 1.0.0, reset_mechanism='zero', reset_delay=True",
+        "snntorch-zero",
+        "snnTorch 1.0.0, reset_mechanism='zero', reset_delay=True",
         "beta = 1 - 1e-4/tau, fire at mem > thr; Leaky resets to 0, Synaptic/RLeaky/RSynaptic lose the "
         "whole step after a spike",
-        reset="late-zero", dt=1e-4, sources=_SNNTORCH_SOURCES,
+        reset="late-zero",
+        dt=1e-4,
+        sources=_SNNTORCH_SOURCES,
     ),
     Reading(
-        "snntorch-subtract-nodelay", "snnTorch 1.0.0, reset_mechanism='subtract', reset_delay=False",
+        "snntorch-subtract-nodelay",
+        "snnTorch 1.0.0, reset_mechanism='subtract', reset_delay=False",
         "beta = 1 - 1e-4/tau, subtract in the same step, the spike test keeping snnTorch's stale term",
-        reset="stale-subtract", dt=1e-4, sources=_SNNTORCH_SOURCES,
+        reset="stale-subtract",
+        dt=1e-4,
+        sources=_SNNTORCH_SOURCES,
     ),
 )
 
@@ -159,12 +182,21 @@ _SINABS_SOURCES = (
 
 def _sinabs(name: str, multi: bool, floor: bool, what: str) -> Reading:
     return Reading(
-        name, f"Sinabs 3.1.3, {what}",
+        name,
+        f"Sinabs 3.1.3, {what}",
         f"per step (r = 1: v += I; tau in steps, v = exp(-1/tau) v + (1 - exp(-1/tau)) I for LIF, + I for LI), "
         f"{'floor(v/thr) spikes' if multi else 'one spike'} at v >= thr, subtractive reset"
         f"{', v floored at -thr' if floor else ', no floor'}",
-        if_gain="r", tau="steps", decay="exp", gain="norm", li_gain="one", fire=">=", multi_spike=multi,
-        reset="subtract", floor=floor, sources=_SINABS_SOURCES,
+        if_gain="r",
+        tau="steps",
+        decay="exp",
+        gain="norm",
+        li_gain="one",
+        fire=">=",
+        multi_spike=multi,
+        reset="subtract",
+        floor=floor,
+        sources=_SINABS_SOURCES,
     )
 
 
@@ -174,10 +206,14 @@ _READINGS += (
     _sinabs("sinabs-single", False, False, "SingleSpike, min_v_mem=None"),
     _sinabs("sinabs-single-floor", False, True, "SingleSpike with min_v_mem = -threshold"),
     Reading(
-        "norse", "Norse 1.1.0",
+        "norse",
+        "Norse 1.1.0",
         "IF per step (v += I); LIF/LI/CubaLIF written with tau = dt * tau_true, Euler at dt with the true tau; "
         "the input jumps the synaptic current; fire at v > thr, reset to v_reset, v starts at v_leak",
-        if_gain="r", tau="dt*seconds", current="one", start="v_leak",
+        if_gain="r",
+        tau="dt*seconds",
+        current="one",
+        start="v_leak",
         sources=(
             "norse/torch/utils/export_nir.py:27-52 (tau = dt / tau_inv, r = 1; w_in and v_reset not written)",
             "norse/torch/functional/lif_box.py:95-101 (dv = dt tau_inv (x + v_leak - v); z = H(v - v_th), "
@@ -187,10 +223,17 @@ _READINGS += (
         ),
     ),
     Reading(
-        "rockpool", "Rockpool 3.1.0",
+        "rockpool",
+        "Rockpool 3.1.0",
         "exact exponential decays at dt (r = tau exp(-dt/tau)/dt is not a gain: input enters with gain 1, "
         "into the current for CubaLIF), floor(v/thr) spikes at v >= thr, subtractive reset",
-        decay="exp", gain="one", li_gain="one", current="decay", fire=">=", multi_spike=True, reset="subtract",
+        decay="exp",
+        gain="one",
+        li_gain="one",
+        current="decay",
+        fire=">=",
+        multi_spike=True,
+        reset="subtract",
         sources=(
             "rockpool/nn/modules/torch/nir.py:245-296 (r = tau exp(-dt/tau)/dt, w_in and dt not written)",
             "rockpool/nn/modules/torch/lif_torch.py:43 (n = (v >= thr) floor(v/thr)); evolve: isyn = beta "

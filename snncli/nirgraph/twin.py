@@ -53,8 +53,10 @@ def conv_macs(g: GraphNode) -> int:
         stride = pair(g.node.stride, "stride", 1)
         dilation = pair(g.node.dilation, "dilation", 1)
         padding = conv_padding(g.node, kernel)
-    used = [_positions(in_hw[axis], out_hw[axis], kernel[axis], stride[axis], padding[axis], dilation[axis])
-            for axis in (0, 1)]
+    used = [
+        _positions(in_hw[axis], out_hw[axis], kernel[axis], stride[axis], padding[axis], dilation[axis])
+        for axis in (0, 1)
+    ]
     per_tap = np.outer(used[0], used[1])  # [kh, kw]: output positions that use each tap
     return int(((weight != 0) * per_tap).sum())
 

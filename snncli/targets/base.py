@@ -46,8 +46,9 @@ class Target:
     packages: ClassVar[dict[str, str]] = {}  # distribution -> what the target uses it for (doctor)
     default: ClassVar[bool] = False  # the reference arithmetic: simulate's and parity's default target
 
-    def lower(self, graph: CheckedGraph, dt: float, reading: str, options: Any,
-              calibration: np.ndarray | None = None) -> Program:
+    def lower(
+        self, graph: CheckedGraph, dt: float, reading: str, options: Any, calibration: np.ndarray | None = None
+    ) -> Program:
         raise NotImplementedError
 
     def write(self, program: Program, graph: CheckedGraph, path: str) -> list[str]:
@@ -71,8 +72,10 @@ class Target:
         """What to try when the float model's accuracy drops too much on this target."""
         if not self.quantized:
             return None
-        return (f"the weights lose precision on {self.name}: fine-tune with quantization-aware training, e.g. "
-                f"snncli train --run-dir RUN_QAT --init-from {run} --qat-bits 8 --epochs 3 --lr 5e-4")
+        return (
+            f"the weights lose precision on {self.name}: fine-tune with quantization-aware training, e.g. "
+            f"snncli train --run-dir RUN_QAT --init-from {run} --qat-bits 8 --epochs 3 --lr 5e-4"
+        )
 
 
 TARGETS: dict[str, Target] = {}
@@ -127,8 +130,14 @@ def source_of(graph: CheckedGraph) -> Source:
     )
 
 
-def lower(graph: CheckedGraph, target: str, dt: float, reading: str = "nir", options: Any = None,
-          calibration: np.ndarray | None = None) -> Program:
+def lower(
+    graph: CheckedGraph,
+    target: str,
+    dt: float,
+    reading: str = "nir",
+    options: Any = None,
+    calibration: np.ndarray | None = None,
+) -> Program:
     """Lower ``graph`` for ``target``; the Program records the graph's source, its ANN twin (counted on
     the graph, so one network has one twin whatever the target) and its warnings."""
     impl = get_target(target)

@@ -70,17 +70,22 @@ def check_convertible(cfg: TrainConfig) -> None:
     if cfg.model not in CONVERTIBLE_MODELS:
         raise SnnCliError(f"convert takes model mlp or cnn, not {cfg.model!r}")
     if cfg.encoder != "direct":
-        raise SnnCliError(f"convert feeds the analog input every step (encoder direct), not encoder {cfg.encoder!r}; "
-                          "event datasets cannot be converted")
+        raise SnnCliError(
+            f"convert feeds the analog input every step (encoder direct), not encoder {cfg.encoder!r}; "
+            "event datasets cannot be converted"
+        )
     if cfg.qat_bits or cfg.stdp_epochs:
-        raise SnnCliError("convert with qat_bits or stdp_epochs: convert first, then fine-tune the converted run "
-                          "(`snncli train --init-from RUN --qat-bits 8`)")
+        raise SnnCliError(
+            "convert with qat_bits or stdp_epochs: convert first, then fine-tune the converted run "
+            "(`snncli train --init-from RUN --qat-bits 8`)"
+        )
 
 
 def snn_config(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` as the converted network runs: IF neurons, threshold 1, reset by subtraction, direct input."""
-    return load_config(None, {**cfg.to_dict(), "neuron": "if", "v_threshold": 1.0, "reset": "subtract",
-                              "encoder": "direct"})
+    return load_config(
+        None, {**cfg.to_dict(), "neuron": "if", "v_threshold": 1.0, "reset": "subtract", "encoder": "direct"}
+    )
 
 
 def build_ann(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Sequential:
@@ -95,12 +100,16 @@ def build_ann(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Sequential
             width = h
     else:
         if len(shape) != 3:
-            raise SnnCliError(f"model cnn needs image samples [C, H, W], dataset has shape {list(shape)}; "
-                              "use model mlp")
+            raise SnnCliError(
+                f"model cnn needs image samples [C, H, W], dataset has shape {list(shape)}; use model mlp"
+            )
         c, h, w = shape
         for i, out in enumerate(cfg.channels, 1):
-            mods += [(f"conv{i}", nn.Conv2d(c, out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=cfg.bias)),
-                     (f"relu{i}", nn.ReLU()), (f"pool{i}", nn.AvgPool2d(2))]
+            mods += [
+                (f"conv{i}", nn.Conv2d(c, out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=cfg.bias)),
+                (f"relu{i}", nn.ReLU()),
+                (f"pool{i}", nn.AvgPool2d(2)),
+            ]
             c, h, w = out, h // 2, w // 2
         mods.append(("flatten", nn.Flatten()))
         width = c * h * w
@@ -110,10 +119,11 @@ def build_ann(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Sequential
 
 # ---------------------------------------------------------------- the ANN
 
+
 def _batches(x: np.ndarray, y: np.ndarray | None, size: int, order: np.ndarray | None = None):
     index = np.arange(len(x)) if order is None else order
     for start in range(0, len(index), size):
-        part = index[start:start + size]
+        part = index[start : start + size]
         xb = torch.from_numpy(np.ascontiguousarray(x[part])).float()
         yield (xb, torch.from_numpy(y[part])) if y is not None else xb
 
@@ -156,12 +166,22 @@ def train_ann(ann: nn.Sequential, ds: Dataset, cfg: TrainConfig, device, log=Non
             step += 1
             loss_sum += loss.item() * len(yb)
             correct += (z.detach().argmax(1) == yb).sum().item()
-        entry = {"epoch": epoch + 1, "phase": "ann", "loss": loss_sum / len(ds.train_y),
-                 "train_acc": correct / len(ds.train_y), "lr": lr, "seconds": time.perf_counter() - t0}
+        entry = {
+            "epoch": epoch + 1,
+            "phase": "ann",
+            "loss": loss_sum / len(ds.train_y),
+            "train_acc": correct / len(ds.train_y),
+            "lr": lr,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(entry)
         if log is not None:
-            print(f"ANN epoch {epoch + 1}/{cfg.ann_epochs}: loss {entry['loss']:.4f} train {entry['train_acc']:.3f} "
-                  f"({entry['seconds']:.1f} s)", file=log, flush=True)
+            print(
+                f"ANN epoch {epoch + 1}/{cfg.ann_epochs}: loss {entry['loss']:.4f} train {entry['train_acc']:.3f} "
+                f"({entry['seconds']:.1f} s)",
+                file=log,
+                flush=True,
+            )
     ann.eval()
     return history
 
@@ -193,8 +213,10 @@ def load_ann(ann: nn.Sequential, path: str, device) -> None:
         ann.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as e:
         detail = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-        raise SnnCliError(f"ANN checkpoint {path} does not fit {describe(ann)} ({detail[:200]}); convert with the "
-                          "model, sizes and dataset it was trained with") from None
+        raise SnnCliError(
+            f"ANN checkpoint {path} does not fit {describe(ann)} ({detail[:200]}); convert with the "
+            "model, sizes and dataset it was trained with"
+        ) from None
 
 
 def describe(ann: nn.Sequential) -> str:
@@ -203,8 +225,10 @@ def describe(ann: nn.Sequential) -> str:
 
 # ---------------------------------------------------------------- conversion and folding
 
-def convert_ann(ann: nn.Sequential, calibration, mode: str | float, channel_wise: bool, device,
-                quiet: bool = True) -> nn.Module:
+
+def convert_ann(
+    ann: nn.Sequential, calibration, mode: str | float, channel_wise: bool, device, quiet: bool = True
+) -> nn.Module:
     """SpikingJelly's ``Converter`` (``RateCodingRecipe``) applied to a copy of ``ann``; calibrates on the
     tensors ``calibration`` yields.  Returns its graph module (single-step, IF neurons between scalers)."""
     from spikingjelly.activation_based import ann2snn
@@ -218,8 +242,11 @@ def convert_ann(ann: nn.Sequential, calibration, mode: str | float, channel_wise
 def converter_scales(graph: nn.Module) -> list[torch.Tensor]:
     """The activation scale ``s_l`` of every converted ReLU, in graph order (the ``scaler1`` after each IF node)."""
     modules = dict(graph.named_modules())
-    scales = [modules[node.target].scale.detach().clone() for node in graph.graph.nodes
-              if node.op == "call_module" and str(node.target).endswith(".scaler1")]
+    scales = [
+        modules[node.target].scale.detach().clone()
+        for node in graph.graph.nodes
+        if node.op == "call_module" and str(node.target).endswith(".scaler1")
+    ]
     for node in graph.graph.nodes:  # each scaler0 must be 1/s: threshold 1 and nothing else in between
         if node.op == "call_module" and str(node.target).endswith(".scaler0"):
             theta = getattr(modules[str(node.target).replace(".scaler0", ".if_node")], "v_threshold", None)
@@ -238,8 +265,10 @@ def fold_scales(ann: nn.Sequential, scales: list[torch.Tensor], snn: nn.Module) 
     (see the module docstring); ``scales`` as :func:`converter_scales` gives them."""
     weighted = [(n, m) for n, m in ann.named_children() if isinstance(m, (nn.Linear, nn.Conv2d))]
     if len(weighted) != len(scales):
-        raise SnnCliError(f"the converter replaced {len(scales)} ReLUs but the network has {len(weighted)} "
-                          "weighted layers; cannot fold")
+        raise SnnCliError(
+            f"the converter replaced {len(scales)} ReLUs but the network has {len(weighted)} "
+            "weighted layers; cannot fold"
+        )
     s_in: torch.Tensor | None = None  # per input channel/feature of the next weighted layer; None: the input (1)
     k = 0
     for name, module in ann.named_children():
@@ -264,8 +293,9 @@ def fold_scales(ann: nn.Sequential, scales: list[torch.Tensor], snn: nn.Module) 
 
 
 @torch.no_grad()
-def accuracy_by_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: list[int], device,
-                      batch_size: int | None = None) -> tuple[dict[int, float], dict]:
+def accuracy_by_steps(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, steps: list[int], device, batch_size: int | None = None
+) -> tuple[dict[int, float], dict]:
     """Accuracy after each ``t`` in ``steps`` (one run of ``max(steps)`` steps: the first ``t`` steps of a
     direct-encoded run are the run of ``t`` steps), and the firing rates over ``max(steps)`` steps.
     ``batch_size`` defaults to ``8192 // max(steps)`` samples (at least 1): T x batch bounds the memory."""
@@ -281,11 +311,12 @@ def accuracy_by_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: lis
             functional.reset_net(model)
             counts = out.cumsum(0)
             for t in steps:
-                correct[t] += (predict(counts[t - 1:t]).cpu() == yb).sum().item()
+                correct[t] += (predict(counts[t - 1 : t]).cpu() == yb).sum().item()
     return {t: c / len(y) for t, c in correct.items()}, {"mean": rates.mean(), **rates.rates()}
 
 
 # ---------------------------------------------------------------- the run
+
 
 def _check_new_dir(run_dir: Path) -> None:
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
@@ -335,36 +366,74 @@ def convert(cfg: TrainConfig, run_dir, ann_checkpoint: str | None = None, progre
     by_steps, rates = accuracy_by_steps(snn, ds.test_x, ds.test_y, [cfg.time_steps], device)
     snn_acc = by_steps[cfg.time_steps]
     if log is not None:
-        print(f"converted ({mode}{', channel-wise' if cfg.ann2snn_channel_wise else ''}): "
-              f"ANN {100 * ann_acc:.2f} % -> SNN {100 * snn_acc:.2f} % at T = {cfg.time_steps}", file=log, flush=True)
+        print(
+            f"converted ({mode}{', channel-wise' if cfg.ann2snn_channel_wise else ''}): "
+            f"ANN {100 * ann_acc:.2f} % -> SNN {100 * snn_acc:.2f} % at T = {cfg.time_steps}",
+            file=log,
+            flush=True,
+        )
 
     conversion = {
-        "converted_from_ann": True, "ann_test_acc": ann_acc, "ann2snn_mode": cfg.ann2snn_mode,
-        "ann2snn_value": None if cfg.ann2snn_mode == "max" else cfg.ann2snn_value, "recipe_mode": mode,
-        "channel_wise": cfg.ann2snn_channel_wise, "time_steps": cfg.time_steps,
+        "converted_from_ann": True,
+        "ann_test_acc": ann_acc,
+        "ann2snn_mode": cfg.ann2snn_mode,
+        "ann2snn_value": None if cfg.ann2snn_mode == "max" else cfg.ann2snn_value,
+        "recipe_mode": mode,
+        "channel_wise": cfg.ann2snn_channel_wise,
+        "time_steps": cfg.time_steps,
         "ann_checkpoint": str(ann_checkpoint) if ann_checkpoint else str(run_dir / "ann.pt"),
-        "ann_trained_here": not ann_checkpoint, "ann_epochs": cfg.ann_epochs if not ann_checkpoint else None,
+        "ann_trained_here": not ann_checkpoint,
+        "ann_epochs": cfg.ann_epochs if not ann_checkpoint else None,
         "output_bias_shift": bias_shift,
         "scales": [s.reshape(-1).tolist() for s in scales],
         "converter": "spikingjelly.activation_based.ann2snn.Converter(RateCodingRecipe), scales folded into weights",
     }
-    test = {"checkpoint": "best", "epoch": len(history), "selection": "the converted network (no selection)",
-            "val_acc": None, "test_acc": snn_acc, "test_loss": None, "firing_rate": rates.pop("mean"),
-            "firing_rates": rates, "test_samples": int(len(ds.test_y))}
+    test = {
+        "checkpoint": "best",
+        "epoch": len(history),
+        "selection": "the converted network (no selection)",
+        "val_acc": None,
+        "test_acc": snn_acc,
+        "test_loss": None,
+        "firing_rate": rates.pop("mean"),
+        "firing_rates": rates,
+        "test_samples": int(len(ds.test_y)),
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     save_config(out_cfg, run_dir / "config.yaml")
     if not ann_checkpoint:
         save_checkpoint({k: v.cpu() for k, v in ann.state_dict().items()}, run_dir / "ann.pt")
-    payload = {"model": {k: v.cpu() for k, v in snn.state_dict().items()}, "optimizer": None, "epoch": len(history),
-               "metrics": history, "rng": rng_state(), "config": out_cfg.to_dict(), "dataset": ds.info(),
-               "conversion": conversion, "test": test}
+    payload = {
+        "model": {k: v.cpu() for k, v in snn.state_dict().items()},
+        "optimizer": None,
+        "epoch": len(history),
+        "metrics": history,
+        "rng": rng_state(),
+        "config": out_cfg.to_dict(),
+        "dataset": ds.info(),
+        "conversion": conversion,
+        "test": test,
+    }
     for name in ("best.pt", "last.pt"):
         save_checkpoint(payload, run_dir / "checkpoints" / name)
-    write_metrics({"validation": None, "epochs": history, "selection": test["selection"], "test": test,
-                   "conversion": conversion}, run_dir / "metrics.json")
-    return {"accuracy": snn_acc, "test_accuracy": snn_acc, "ann_test_accuracy": ann_acc, "time_steps": cfg.time_steps,
-            "ann2snn_mode": cfg.ann2snn_mode, "recipe_mode": mode, "channel_wise": cfg.ann2snn_channel_wise,
-            "firing_rate": test["firing_rate"], "run_dir": str(run_dir), "device": str(device), "dataset": ds.info(),
-            "ann_checkpoint": conversion["ann_checkpoint"], "parameters": sum(p.numel() for p in snn.parameters()),
-            "seconds": time.perf_counter() - t_start}
+    write_metrics(
+        {"validation": None, "epochs": history, "selection": test["selection"], "test": test, "conversion": conversion},
+        run_dir / "metrics.json",
+    )
+    return {
+        "accuracy": snn_acc,
+        "test_accuracy": snn_acc,
+        "ann_test_accuracy": ann_acc,
+        "time_steps": cfg.time_steps,
+        "ann2snn_mode": cfg.ann2snn_mode,
+        "recipe_mode": mode,
+        "channel_wise": cfg.ann2snn_channel_wise,
+        "firing_rate": test["firing_rate"],
+        "run_dir": str(run_dir),
+        "device": str(device),
+        "dataset": ds.info(),
+        "ann_checkpoint": conversion["ann_checkpoint"],
+        "parameters": sum(p.numel() for p in snn.parameters()),
+        "seconds": time.perf_counter() - t_start,
+    }

@@ -31,4 +31,6 @@ class SumPool2d(nn.Module, base.StepModule):
         return self._pool(x)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, step_mode={self.step_mode}"
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, step_mode={self.step_mode}"
+        )

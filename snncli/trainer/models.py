@@ -26,9 +26,15 @@ from snncli.trainer.config import PSN_NEURONS, TrainConfig
 from snncli.trainer.layers import SumPool2d
 
 SURROGATE_CLASSES = {
-    "atan": surrogate.ATan, "sigmoid": surrogate.Sigmoid, "piecewise-quadratic": surrogate.PiecewiseQuadratic,
-    "erf": surrogate.Erf, "piecewise-exp": surrogate.PiecewiseExp, "soft-sign": surrogate.SoftSign,
-    "super-spike": surrogate.SuperSpike, "piecewise-leaky-relu": surrogate.PiecewiseLeakyReLU, "rect": surrogate.Rect,
+    "atan": surrogate.ATan,
+    "sigmoid": surrogate.Sigmoid,
+    "piecewise-quadratic": surrogate.PiecewiseQuadratic,
+    "erf": surrogate.Erf,
+    "piecewise-exp": surrogate.PiecewiseExp,
+    "soft-sign": surrogate.SoftSign,
+    "super-spike": surrogate.SuperSpike,
+    "piecewise-leaky-relu": surrogate.PiecewiseLeakyReLU,
+    "rect": surrogate.Rect,
 }
 NEURON_CLASSES = (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode)  # membrane state + reset: exportable
 PSN_CLASSES = (neuron.PSN, neuron.MaskedPSN, neuron.SlidingPSN)
@@ -53,8 +59,13 @@ def make_neuron(cfg: TrainConfig) -> nn.Module:
     """
     if cfg.neuron in PSN_NEURONS:
         return make_psn(cfg)
-    common = dict(v_threshold=cfg.v_threshold, v_reset=0.0 if cfg.reset == "zero" else None,
-                  surrogate_function=SURROGATE_CLASSES[cfg.surrogate](), detach_reset=cfg.detach_reset, step_mode="m")
+    common = dict(
+        v_threshold=cfg.v_threshold,
+        v_reset=0.0 if cfg.reset == "zero" else None,
+        surrogate_function=SURROGATE_CLASSES[cfg.surrogate](),
+        detach_reset=cfg.detach_reset,
+        step_mode="m",
+    )
     tau = 1.0 / (1.0 - cfg.beta)
     if cfg.neuron == "if":
         return neuron.IFNode(**common)
@@ -74,8 +85,9 @@ def make_psn(cfg: TrainConfig) -> nn.Module:
     if cfg.neuron == "psn":
         return neuron.PSN(T=cfg.time_steps, surrogate_function=surrogate_function)
     if cfg.neuron == "masked-psn":
-        return neuron.MaskedPSN(k=cfg.psn_order, T=cfg.time_steps, lambda_init=1.0,
-                                surrogate_function=surrogate_function, step_mode="m")
+        return neuron.MaskedPSN(
+            k=cfg.psn_order, T=cfg.time_steps, lambda_init=1.0, surrogate_function=surrogate_function, step_mode="m"
+        )
     return neuron.SlidingPSN(k=cfg.psn_order, exp_init=True, surrogate_function=surrogate_function, step_mode="m")
 
 
@@ -90,12 +102,16 @@ def set_masked_psn_lambda(model: nn.Module, value: float) -> int:
 def export_refusal(cfg: TrainConfig) -> str | None:
     """Why a model of ``cfg`` cannot go to NIR (and so to no chip), in one line; ``None`` if it can."""
     if cfg.model == "spikformer":
-        return ("model spikformer cannot be exported: its self-attention multiplies two spike tensors (Q K^T V), "
-                "which NIR has no primitive for and no chip computes; train an mlp or cnn to deploy")
+        return (
+            "model spikformer cannot be exported: its self-attention multiplies two spike tensors (Q K^T V), "
+            "which NIR has no primitive for and no chip computes; train an mlp or cnn to deploy"
+        )
     if cfg.neuron in PSN_NEURONS:
-        return (f"neuron {cfg.neuron} cannot be exported: a parallel spiking neuron mixes all T input steps through a "
-                "learned T x T matrix and has no membrane state or reset, so NIR has no primitive for it and no chip "
-                "runs it; train with neuron lif, if or plif to deploy")
+        return (
+            f"neuron {cfg.neuron} cannot be exported: a parallel spiking neuron mixes all T input steps through a "
+            "learned T x T matrix and has no membrane state or reset, so NIR has no primitive for it and no chip "
+            "runs it; train with neuron lif, if or plif to deploy"
+        )
     return None
 
 
@@ -126,19 +142,31 @@ def build_model(cfg: TrainConfig, sample_shape, num_classes: int) -> nn.Module:
             width = h
     else:
         if len(shape) != 3:
-            raise SnnCliError(f"model cnn needs image samples [C, H, W], dataset has shape {list(shape)}; use model mlp")
+            raise SnnCliError(
+                f"model cnn needs image samples [C, H, W], dataset has shape {list(shape)}; use model mlp"
+            )
         c, h, w = shape
         for i, out in enumerate(cfg.channels, 1):
             if min(h, w) < 2:
-                raise SnnCliError(f"cnn channels {cfg.channels}: {len(cfg.channels)} pooling stages shrink "
-                                  f"{shape[1]}x{shape[2]} inputs below 1 pixel; use fewer channels entries")
-            mods += [(f"conv{i}", layer.Conv2d(c, out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=cfg.bias,
-                                               step_mode="m")),
-                     (f"{kind}{i}", make_neuron(cfg)), (f"pool{i}", SumPool2d(2, step_mode="m"))]
+                raise SnnCliError(
+                    f"cnn channels {cfg.channels}: {len(cfg.channels)} pooling stages shrink "
+                    f"{shape[1]}x{shape[2]} inputs below 1 pixel; use fewer channels entries"
+                )
+            mods += [
+                (
+                    f"conv{i}",
+                    layer.Conv2d(c, out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=cfg.bias, step_mode="m"),
+                ),
+                (f"{kind}{i}", make_neuron(cfg)),
+                (f"pool{i}", SumPool2d(2, step_mode="m")),
+            ]
             c, h, w = out, h // 2, w // 2
         mods.append(("flatten", layer.Flatten(step_mode="m")))
         width = c * h * w
-    mods += [("fc_out", layer.Linear(width, num_classes, bias=cfg.bias, step_mode="m")), (f"{kind}_out", make_neuron(cfg))]
+    mods += [
+        ("fc_out", layer.Linear(width, num_classes, bias=cfg.bias, step_mode="m")),
+        (f"{kind}_out", make_neuron(cfg)),
+    ]
     model = nn.Sequential(OrderedDict(mods))
     return qat.attach(model, cfg.qat_bits) if cfg.qat_bits else model
 
@@ -174,6 +202,7 @@ class FiringRates:
         def hook(module, inputs, spikes):
             self.totals[name][0] += spikes.detach().sum().item()
             self.totals[name][1] += spikes.numel()
+
         return hook
 
     def __enter__(self):

@@ -69,13 +69,23 @@ def build_spikformer(cfg: TrainConfig, sample_shape, num_classes: int) -> Spikfo
 
     shape = tuple(sample_shape)
     if len(shape) != 3:
-        raise SnnCliError(f"model spikformer needs image samples [C, H, W], dataset has shape {list(shape)}; "
-                          "use model mlp")
+        raise SnnCliError(
+            f"model spikformer needs image samples [C, H, W], dataset has shape {list(shape)}; use model mlp"
+        )
     channels, height, width = shape
-    net = Spikformer(T=cfg.time_steps, in_channels=channels, img_size_h=height, img_size_w=width,
-                     patch_size=cfg.patch_size, num_classes=num_classes, embed_dims=cfg.embed_dim,
-                     num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, depths=cfg.depth,
-                     surrogate_function=SURROGATE_CLASSES[cfg.surrogate]())
+    net = Spikformer(
+        T=cfg.time_steps,
+        in_channels=channels,
+        img_size_h=height,
+        img_size_w=width,
+        patch_size=cfg.patch_size,
+        num_classes=num_classes,
+        embed_dims=cfg.embed_dim,
+        num_heads=cfg.num_heads,
+        mlp_ratio=cfg.mlp_ratio,
+        depths=cfg.depth,
+        surrogate_function=SURROGATE_CLASSES[cfg.surrogate](),
+    )
     tau = 1.0 / (1.0 - cfg.beta)
     for module in net.modules():
         if isinstance(module, neuron.LIFNode):

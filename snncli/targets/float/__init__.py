@@ -48,8 +48,10 @@ class NirOptions:
 class NirTarget(FloatTarget):
     name = "nir"
     default = False
-    summary = ("the NIR graph in snncli's dialect (read right by snncli and SpikingJelly; --for PEER: by that peer's "
-               "importer), executing as the float target")
+    summary = (
+        "the NIR graph in snncli's dialect (read right by snncli and SpikingJelly; --for PEER: by that peer's "
+        "importer), executing as the float target"
+    )
     artifact = "the NIR graph (.nir)"
     Options = NirOptions
 

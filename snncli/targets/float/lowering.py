@@ -50,8 +50,9 @@ def lower_float(graph: CheckedGraph, dt: float, reading: str, target: str = "flo
     """Lower ``graph`` to a float64 Program named after ``target``."""
     rules = get_reading(reading)
     looped = loop_nodes(graph)
-    layers = [Layer(g.name, _op(g, dt, rules, g.name in looped), *_shapes(g), g.inputs, g.delayed_inputs)
-              for g in graph.nodes]
+    layers = [
+        Layer(g.name, _op(g, dt, rules, g.name in looped), *_shapes(g), g.inputs, g.delayed_inputs) for g in graph.nodes
+    ]
     return Program(target=target, dt=dt, layers=delay_before_biased_synapses(layers), reading=reading)
 
 
@@ -68,15 +69,23 @@ def delay_before_biased_synapses(layers: list[Layer]) -> list[Layer]:
     for syn in [layer for layer in layers if layer.kind in ("dense", "conv2d")]:
         users = [layer for layer in order if syn.name in (*layer.inputs, *layer.delayed_inputs)]
         bias = getattr(syn.op, "bias", None)
-        if (bias is None or not np.any(bias) or syn.delayed_inputs or not users
-                or any(syn.name in u.inputs for u in users)):
+        if (
+            bias is None
+            or not np.any(bias)
+            or syn.delayed_inputs
+            or not users
+            or any(syn.name in u.inputs for u in users)
+        ):
             continue
         order.remove(syn)
         moved = replace(syn, inputs=(), delayed_inputs=syn.inputs)
         for user in users:
             i = order.index(user)
-            order[i] = replace(user, inputs=(*user.inputs, syn.name),
-                               delayed_inputs=tuple(s for s in user.delayed_inputs if s != syn.name))
+            order[i] = replace(
+                user,
+                inputs=(*user.inputs, syn.name),
+                delayed_inputs=tuple(s for s in user.delayed_inputs if s != syn.name),
+            )
         order.insert(min(order.index(next(o for o in order if o.name == u.name)) for u in users), moved)
     return order
 
@@ -110,12 +119,24 @@ def _op(g: GraphNode, dt: float, rules: Reading, looped: bool):
         return Dense(_f64(node.weight))
     if isinstance(node, nir.Conv1d):
         _kernel, stride, padding, dilation = conv1d_as_2d(node)
-        return Conv2d(_f64(node.weight)[:, :, None, :], _bias(node, node.weight.shape[0]), stride, padding, dilation,
-                      int(node.groups))
+        return Conv2d(
+            _f64(node.weight)[:, :, None, :],
+            _bias(node, node.weight.shape[0]),
+            stride,
+            padding,
+            dilation,
+            int(node.groups),
+        )
     if isinstance(node, nir.Conv2d):
         weight = _f64(node.weight)
-        return Conv2d(weight, _bias(node, weight.shape[0]), pair(node.stride, "stride", 1), conv_padding(node, weight.shape[2:]),
-                      pair(node.dilation, "dilation", 1), int(node.groups))
+        return Conv2d(
+            weight,
+            _bias(node, weight.shape[0]),
+            pair(node.stride, "stride", 1),
+            conv_padding(node, weight.shape[2:]),
+            pair(node.dilation, "dilation", 1),
+            int(node.groups),
+        )
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         cls = SumPool2d if isinstance(node, nir.SumPool2d) else AvgPool2d
         return cls(node.kernel_size, node.stride, node.padding)
@@ -151,15 +172,21 @@ def neuron_record(g: GraphNode, dt: float, rules: Reading, looped: bool = False)
         a = decay(tau, dt, rules)
         gain = rules.li_gain if isinstance(node, (nir.LI, nir.CubaLI)) else rules.gain
         r = g.param("r")
-        p.update(v_decay=a, v_bias=(1.0 - a) * g.param("v_leak"),
-                 v_gain={"euler": r * dt / tau_seconds(tau, dt, rules), "norm": r * (1.0 - a),
-                         "one": np.ones(shape)}[gain])
+        p.update(
+            v_decay=a,
+            v_bias=(1.0 - a) * g.param("v_leak"),
+            v_gain={"euler": r * dt / tau_seconds(tau, dt, rules), "norm": r * (1.0 - a), "one": np.ones(shape)}[gain],
+        )
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
         tau_syn = g.param("tau_syn")
         b = decay(tau_syn, dt, rules)
         w_in = g.param("w_in")
-        p.update(i_decay=b, i_gain={"euler": w_in * dt / tau_seconds(tau_syn, dt, rules), "one": w_in,
-                                    "decay": b * w_in}[rules.current])
+        p.update(
+            i_decay=b,
+            i_gain={"euler": w_in * dt / tau_seconds(tau_syn, dt, rules), "one": w_in, "decay": b * w_in}[
+                rules.current
+            ],
+        )
     if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)):
         p.update(_spiking(g, rules, looped))
     if rules.start != "zero" and getattr(node, rules.start, None) is not None:
@@ -170,10 +197,21 @@ def neuron_record(g: GraphNode, dt: float, rules: Reading, looped: bool = False)
 def _spiking(g: GraphNode, rules: Reading, looped: bool) -> dict:
     """Threshold, reset, firing rule, spikes per step and floor of a spiking node."""
     threshold = g.param("v_threshold")
-    reset = {"node": g.reset_mode(), "subtract": "subtract", "late-subtract": "late-subtract",
-             "stale-subtract": "stale-subtract", "late-zero": "late-zero"}[rules.reset]
+    reset = {
+        "node": g.reset_mode(),
+        "subtract": "subtract",
+        "late-subtract": "late-subtract",
+        "stale-subtract": "stale-subtract",
+        "late-zero": "late-zero",
+    }[rules.reset]
     v_reset = g.param("v_reset") if g.node.v_reset is not None else np.zeros(g.out_shape)
     if reset == "late-zero" and isinstance(g.node, nir.LIF) and not looped:
         reset, v_reset = "zero", np.zeros(g.out_shape)  # snnTorch's Leaky: mem = beta (1 - s) mem + x (Reading)
-    return dict(v_threshold=threshold, v_reset=v_reset, reset=reset, fire=rules.fire, multi_spike=rules.multi_spike,
-                v_min=-threshold if rules.floor else None)
+    return dict(
+        v_threshold=threshold,
+        v_reset=v_reset,
+        reset=reset,
+        fire=rules.fire,
+        multi_spike=rules.multi_spike,
+        v_min=-threshold if rules.floor else None,
+    )

@@ -135,8 +135,9 @@ def step(state: dict, x: np.ndarray, p: FloatLIF):
 
 
 # ---------------------------------------------------------------- the same rule over a time window, compiled
-def _window_kernel(with_current: bool, spiking: bool, reset: int, fire_ge: bool, multi: bool, with_min: bool,
-                   record: bool):
+def _window_kernel(
+    with_current: bool, spiking: bool, reset: int, fire_ge: bool, multi: bool, with_min: bool, record: bool
+):
     """:func:`step` over ``x [T, batch, n]`` for one combination of the rule's settings (``reset``: its index in
     RESETS), neuron by neuron, in the same float64 operations in the same order (no fused multiply-add, no
     reassociation: numba's default), states ``[batch, n]`` updated in place."""
@@ -201,8 +202,10 @@ def _coefficients(p: FloatLIF, shape: tuple) -> tuple:
             return np.zeros(n)
         return np.ascontiguousarray(np.broadcast_to(value, shape), dtype=np.float64).reshape(n)
 
-    return tuple(flat(getattr(p, key)) for key in ("v_decay", "v_gain", "v_bias", "i_decay", "i_gain", "v_threshold",
-                                                   "v_reset", "v_min"))
+    return tuple(
+        flat(getattr(p, key))
+        for key in ("v_decay", "v_gain", "v_bias", "i_decay", "i_gain", "v_threshold", "v_reset", "v_min")
+    )
 
 
 def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False, out: np.ndarray | None = None):
@@ -210,15 +213,31 @@ def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False, out: n
     float64 array of ``x``'s shape to write the outputs into."""
     steps, batch, *shape = x.shape
     n = int(np.prod(shape, dtype=np.int64))
-    kernel = _window(p.i_decay is not None, p.spiking, RESETS.index(p.reset), p.fire == ">=", p.multi_spike,
-                     p.v_min is not None, bool(record))
+    kernel = _window(
+        p.i_decay is not None,
+        p.spiking,
+        RESETS.index(p.reset),
+        p.fire == ">=",
+        p.multi_spike,
+        p.v_min is not None,
+        bool(record),
+    )
     xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
     states = {key: np.array(value, dtype=np.float64).reshape(batch, n) for key, value in state.items()}
     empty = np.zeros((batch, n))
     out = np.empty((steps, batch, n)) if out is None else out.reshape(steps, batch, n)
     rec = {key: np.empty((steps, batch, n) if record and key in state else (0, 0, 0)) for key in ("v", "i", "s")}
-    kernel(xs, states["v"], states.get("i", empty), states.get("s", empty), *_coefficients(p, tuple(shape)), out,
-           rec["v"], rec["i"], rec["s"])
+    kernel(
+        xs,
+        states["v"],
+        states.get("i", empty),
+        states.get("s", empty),
+        *_coefficients(p, tuple(shape)),
+        out,
+        rec["v"],
+        rec["i"],
+        rec["s"],
+    )
     full = (batch, *shape)
     new = {key: value.reshape(full) for key, value in states.items()}
     records = {key: rec[key].reshape(steps, *full) for key in state} if record else None

@@ -71,16 +71,21 @@ def for_peer(graph: CheckedGraph, reading: str, dt: float, peer: str) -> nir.NIR
             node = nir.Affine(weight=np.asarray(g.node.weight), bias=np.zeros(np.shape(g.node.weight)[0]))
         nodes[g.name] = node
     meta = {k: v for k, v in graph.metadata.items() if k not in ("dt", "reading")}
-    back = {"spikingjelly": ("spikingjelly", dt), "snntorch": ("nir", SNNTORCH_DT), "sinabs": ("sinabs-floor", dt),
-            "norse": ("nir", dt)}[peer]
+    back = {
+        "spikingjelly": ("spikingjelly", dt),
+        "snntorch": ("nir", SNNTORCH_DT),
+        "sinabs": ("sinabs-floor", dt),
+        "norse": ("nir", dt),
+    }[peer]
     meta.update(reading=back[0], dt=back[1], for_peer=peer)
     return nir.NIRGraph(nodes=nodes, edges=list(graph.graph.edges), metadata={"snncli": meta}, type_check=False)
 
 
 def _refuser(g: GraphNode, peer: str, reading: str):
     def refuse(why: str):
-        raise SnnCliError(f"node {g.name!r} ({g.kind}) read as {reading} cannot be written for {peer}'s importer: "
-                          f"{why}")
+        raise SnnCliError(
+            f"node {g.name!r} ({g.kind}) read as {reading} cannot be written for {peer}'s importer: {why}"
+        )
 
     return refuse
 
@@ -141,8 +146,15 @@ def _spikingjelly(g: GraphNode, p: FloatLIF, dt: float, refuse) -> nir.NIRNode:
         steps_syn = 1.0 / (1.0 - _uniform(p.i_decay, "tau_syn", refuse))
         if not (_close(p.i_gain, 1.0) and _close(p.v_gain, 1.0) and not np.any(p.v_bias)):
             refuse("CubaLIF must add its input to the current and the current to v with gain 1, without v_leak")
-        return nir.CubaLIF(tau_syn=ones * steps_syn * dt, tau_mem=ones * steps * dt, r=ones * steps,
-                           w_in=ones * steps_syn, v_leak=0 * ones, v_threshold=thr, v_reset=ones * v_reset)
+        return nir.CubaLIF(
+            tau_syn=ones * steps_syn * dt,
+            tau_mem=ones * steps * dt,
+            r=ones * steps,
+            w_in=ones * steps_syn,
+            v_leak=0 * ones,
+            v_threshold=thr,
+            v_reset=ones * v_reset,
+        )
     gain = _uniform(p.v_gain, "input gain", refuse)
     r = steps if _close(gain, 1.0) else 1.0 if _close(gain * steps, 1.0) else None
     if r is None or not _close(p.v_bias, v_reset / steps):
@@ -153,8 +165,10 @@ def _spikingjelly(g: GraphNode, p: FloatLIF, dt: float, refuse) -> nir.NIRNode:
 # ------------------------------------------------------------------ snnTorch
 def _snntorch(g: GraphNode, p: FloatLIF, dt: float, refuse) -> nir.NIRNode:
     if g.kind not in ("LIF", "CubaLIF"):
-        refuse("snnTorch's import_from_nir reads LIF and CubaLIF (an IF becomes a Leaky with beta 0.9, "
-               "import_nir.py:224-235; LI is not read)")
+        refuse(
+            "snnTorch's import_from_nir reads LIF and CubaLIF (an IF becomes a Leaky with beta 0.9, "
+            "import_nir.py:224-235; LI is not read)"
+        )
     _single_spike_reset_to_zero(p, refuse, _starts_at(p, 0.0))
     if np.any(p.v_reset) or np.any(p.v_bias):
         refuse("snnTorch's Leaky resets to 0 and has no v_leak")
@@ -168,8 +182,15 @@ def _snntorch(g: GraphNode, p: FloatLIF, dt: float, refuse) -> nir.NIRNode:
     if not _close(p.v_gain, 1.0):
         refuse("snnTorch's Synaptic adds the current to mem with gain 1 (the importer asserts r = tau_mem/1e-4)")
     tau_syn = SNNTORCH_DT / (1.0 - p.i_decay)
-    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, r=tau / SNNTORCH_DT, w_in=gain * tau_syn / SNNTORCH_DT,
-                       v_leak=0 * tau, v_threshold=thr, v_reset=0 * tau)
+    return nir.CubaLIF(
+        tau_syn=tau_syn,
+        tau_mem=tau,
+        r=tau / SNNTORCH_DT,
+        w_in=gain * tau_syn / SNNTORCH_DT,
+        v_leak=0 * tau,
+        v_threshold=thr,
+        v_reset=0 * tau,
+    )
 
 
 # ------------------------------------------------------------------ Sinabs
@@ -180,14 +201,15 @@ def _sinabs(g: GraphNode, p: FloatLIF, dt: float, refuse) -> nir.NIRNode:
             refuse("Sinabs' ExpLeak adds its input with gain 1, without v_leak, from 0")
         return nir.LI(tau=-1.0 / np.log(p.v_decay), r=ones, v_leak=0 * ones)
     if g.kind != "IF":
-        refuse("Sinabs' from_nir reads IF and LI exactly (its LIF import drops norm_input, nir.py:100-108; "
-               "no CubaLIF)")
+        refuse("Sinabs' from_nir reads IF and LI exactly (its LIF import drops norm_input, nir.py:100-108; no CubaLIF)")
     floor_ok = p.v_min is not None and _close(p.v_min, -np.asarray(p.v_threshold))
     if not (_close(p.v_gain, 1.0) and _close(p.v_decay, 1.0) and not np.any(p.v_bias)):
         refuse("IF must integrate its input with gain 1 (Sinabs' IAF adds it per step)")
     if not (p.multi_spike and p.reset == "subtract" and p.fire == ">=" and floor_ok and _starts_at(p, 0.0)):
-        refuse("Sinabs' importer reads IF as IAFSqueeze(MultiSpike, subtractive reset, min_v_mem = -threshold) "
-               "(reading sinabs-floor); this reading differs")
+        refuse(
+            "Sinabs' importer reads IF as IAFSqueeze(MultiSpike, subtractive reset, min_v_mem = -threshold) "
+            "(reading sinabs-floor); this reading differs"
+        )
     return nir.IF(r=ones, v_threshold=np.asarray(p.v_threshold, dtype=np.float64) * ones, v_reset=0 * ones)
 
 
@@ -213,8 +235,15 @@ def _norse(g: GraphNode, p: FloatLIF, dt: float, refuse) -> nir.NIRNode:
         b = 1.0 - p.i_decay
         if np.any(v_leak) or not _starts_at(p, 0.0):
             refuse("Norse's CubaLIF import feeds v_leak into its synapse too; it must be 0")
-        return nir.CubaLIF(tau_syn=dt / b, tau_mem=tau, r=p.v_gain / a, w_in=p.i_gain / b, v_leak=0 * ones,
-                           v_threshold=thr, v_reset=0 * ones)
+        return nir.CubaLIF(
+            tau_syn=dt / b,
+            tau_mem=tau,
+            r=p.v_gain / a,
+            w_in=p.i_gain / b,
+            v_leak=0 * ones,
+            v_threshold=thr,
+            v_reset=0 * ones,
+        )
     if not _close(p.v_gain, a):
         refuse("Norse's box cells ignore r; it must be 1")
     if np.any(v_leak) or not _starts_at(p, 0.0):

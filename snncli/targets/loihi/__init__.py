@@ -64,7 +64,8 @@ class LoihiTarget(Target):
             raise SnnCliError(
                 f"the loihi target cannot execute reading {reading!r} ({rules.summary}): Lava's CUBA LIF is the "
                 f"spec's Euler step with one spike per step, reset to 0 and states starting at 0; it executes "
-                f"{' and '.join(READINGS_EXECUTED)} (the nir-paper preset: nir only)")
+                f"{' and '.join(READINGS_EXECUTED)} (the nir-paper preset: nir only)"
+            )
         program = lower(graph, dt, options.preset, calibration, fire=rules.fire)
         program.reading = reading
         return program

@@ -69,7 +69,6 @@ DS_OFFSET = 1  # current decay offset (du + 1): du = 4095 decays fully
 DM_OFFSET = 0  # voltage decay offset
 
 
-
 @dataclass(frozen=True, eq=False)
 class LoihiCuba:
     """One Loihi 2 CUBA LIF layer's integer parameters (equations in the module docstring).
@@ -294,8 +293,9 @@ def _cuba_kernel(in_half: int, record: bool):
 _cuba_window = specialise(_cuba_kernel)
 
 
-def loihi_cuba_window(state: dict, x: np.ndarray, params: LoihiCuba, record: bool = False,
-                      out: np.ndarray | None = None):
+def loihi_cuba_window(
+    state: dict, x: np.ndarray, params: LoihiCuba, record: bool = False, out: np.ndarray | None = None
+):
     """:func:`loihi_cuba_step` over every step of ``x [T, batch, *shape]``, compiled (``NeuronModel.window``);
     states recorded as int32 (24-bit on the chip); ``out``: a float64 array of ``x``'s shape for the spikes."""
     steps, batch, *shape = x.shape
@@ -310,8 +310,18 @@ def loihi_cuba_window(state: dict, x: np.ndarray, params: LoihiCuba, record: boo
     out = np.empty((steps, batch, n)) if out is None else out.reshape(steps, batch, n)
     rec = [np.empty((steps, batch, n) if record else (0, 0, 0), dtype=np.int32) for _ in range(2)]
     kernel = _cuba_window(in_half, bool(record))
-    if kernel(xs, u, v, DECAY_UNITY - (params.du + DS_OFFSET), DECAY_UNITY - (params.dv + DM_OFFSET), bias,
-              params.vth << VTH_SHIFT, reset_at, out, *rec):
+    if kernel(
+        xs,
+        u,
+        v,
+        DECAY_UNITY - (params.du + DS_OFFSET),
+        DECAY_UNITY - (params.dv + DM_OFFSET),
+        bias,
+        params.vth << VTH_SHIFT,
+        reset_at,
+        out,
+        *rec,
+    ):
         raise SnnCliError(NON_INTEGER_INPUT)
     full = (batch, *shape)
     new = {"u": u.reshape(full), "v": v.reshape(full)}

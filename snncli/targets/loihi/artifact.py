@@ -77,7 +77,9 @@ def reference(program: Program, x: np.ndarray, progress=None) -> dict[str, np.nd
     xq = quantize_input(x, scale, int(inp.op.bits or INPUT_BITS))
     if scale is None and not np.all((xq == 0) | (xq == 1)):
         raise SnnCliError("this Loihi program takes binary input spikes; the input has other values")
-    blocks = [(i, kind, name) for i, (kind, name) in enumerate(netx_blocks(program)) if kind not in ("input", "flatten")]
+    blocks = [
+        (i, kind, name) for i, (kind, name) in enumerate(netx_blocks(program)) if kind not in ("input", "flatten")
+    ]
     bits = int(program.notes.get("netx", {}).get("input_message_bits", 0))
     with tempfile.TemporaryDirectory(prefix="snncli-loihi-") as tmp:
         path = os.path.join(tmp, "net.h5")

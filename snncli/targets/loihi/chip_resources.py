@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
+from snncli.core.program import Program
 from snncli.errors import SnnCliError
 from snncli.targets.loihi.stages import Stage
-from snncli.core.program import Program
 
 # Loihi 2 limits used by the resource check.  Sources:
 # [brief] Intel Labs, "Taking Neuromorphic Computing to the Next Level with Loihi 2",
@@ -27,8 +27,14 @@ from snncli.core.program import Program
 #         Loihi 2 shares its core memory flexibly between neuron state and synapses,
 #         we budget the same ~128 KB for synapses, one byte per 8-bit weight.
 LIMITS = {
-    "cores_per_chip": {"value": 128, "source": "Intel Loihi 2 technology brief (2021): 128 neuromorphic cores per chip"},
-    "neurons_per_core": {"value": 8192, "source": "Intel Loihi 2 technology brief (2021): up to 8,192 neurons per core"},
+    "cores_per_chip": {
+        "value": 128,
+        "source": "Intel Loihi 2 technology brief (2021): 128 neuromorphic cores per chip",
+    },
+    "neurons_per_core": {
+        "value": 8192,
+        "source": "Intel Loihi 2 technology brief (2021): up to 8,192 neurons per core",
+    },
     "synaptic_memory_bytes_per_core": {
         "value": 128 * 1024,
         "source": "~128 KB synaptic memory per core (Davies et al., IEEE Micro 2018, Loihi 1; Loihi 2 core memory "
@@ -38,8 +44,14 @@ LIMITS = {
         "value": 128 * 1024,
         "source": "a neuron's synapses live in its core's synaptic memory (1 byte each)",
     },
-    "neurons_per_chip": {"value": 1_000_000, "source": "Intel Loihi 2 technology brief (2021): up to 1M neurons per chip"},
-    "synapses_per_chip": {"value": 120_000_000, "source": "Intel Loihi 2 technology brief (2021): up to 120M synapses per chip"},
+    "neurons_per_chip": {
+        "value": 1_000_000,
+        "source": "Intel Loihi 2 technology brief (2021): up to 1M neurons per chip",
+    },
+    "synapses_per_chip": {
+        "value": 120_000_000,
+        "source": "Intel Loihi 2 technology brief (2021): up to 120M synapses per chip",
+    },
     "chips": {"value": 1, "source": "snncli deploys on one Loihi 2 chip"},
 }
 
@@ -158,6 +170,4 @@ def check_fits(table: dict) -> None:
         )
     for key, total in (("neurons_per_chip", table["neurons"]), ("synapses_per_chip", table["synapses"])):
         if total > LIMITS[key]["value"]:
-            raise SnnCliError(
-                f"network has {total} {key.split('_')[0]}; one Loihi 2 chip holds {LIMITS[key]['value']}"
-            )
+            raise SnnCliError(f"network has {total} {key.split('_')[0]}; one Loihi 2 chip holds {LIMITS[key]['value']}")

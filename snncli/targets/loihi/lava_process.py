@@ -36,7 +36,7 @@ def _child(conn, fn, args, kwargs) -> None:
         conn.send(("result", fn(*args, **kwargs)))
     except SnnCliError as exc:
         conn.send(("snncli-error", str(exc)))
-    except BaseException:  # noqa: BLE001 - everything else goes back to the parent as text
+    except BaseException:
         conn.send(("error", traceback.format_exc()))
     finally:
         conn.close()

@@ -66,6 +66,7 @@ import numpy as np
 from snncli.errors import SnnCliError
 from snncli.targets.loihi.lava_process import in_own_process
 
+
 def _runtime() -> None:
     """Lava's runtime sets the 'fork' start method at import, which fails once anything
     (tqdm, a DataLoader) has touched multiprocessing: import it through the forced path."""
@@ -81,7 +82,7 @@ def lava_problem() -> str | None:
         importlib.import_module("lava.magma.core.run_configs")
     except SnnCliError as exc:
         return str(exc)
-    except Exception as exc:  # noqa: BLE001 - any import failure means "cannot run"
+    except Exception as exc:
         return f"Lava does not import ({type(exc).__name__}: {exc}); run scripts/install_lava.sh"
     return None
 
@@ -96,8 +97,10 @@ def _check_reshape_port() -> None:
     except TypeError:
         pass
     if not hasattr(ports, "_reshape_to"):  # the helper install_lava.sh adds
-        raise SnnCliError(f"Lava's ReshapePort calls np.reshape(newshape=), which numpy {np.__version__} removed; "
-                          "run scripts/install_lava.sh to patch it")
+        raise SnnCliError(
+            f"Lava's ReshapePort calls np.reshape(newshape=), which numpy {np.__version__} removed; "
+            "run scripts/install_lava.sh to patch it"
+        )
 
 
 def import_netx():
@@ -109,8 +112,10 @@ def import_netx():
         if exc.name in ("lava", "lava.lib", "lava.lib.dl"):
             raise SnnCliError("lava-dl is not installed: run scripts/install_lava.sh") from None
         if exc.name in ("torchvision", "cv2"):
-            raise SnnCliError(f"lava-dl's slayer imports {exc.name} eagerly (object detection only): run "
-                              "scripts/install_lava.sh, which makes that import lazy") from None
+            raise SnnCliError(
+                f"lava-dl's slayer imports {exc.name} eagerly (object detection only): run "
+                "scripts/install_lava.sh, which makes that import lazy"
+            ) from None
         raise
     _check_reshape_port()
     return netx
@@ -136,7 +141,7 @@ def _abort(proc, exc: BaseException) -> SnnCliError:
             pass  # already joined and closed
     try:
         infra.smm.shutdown()
-    except Exception:  # noqa: BLE001 - best effort clean-up
+    except Exception:
         pass
     detail = "; ".join(dict.fromkeys(messages)) or str(exc)
     return SnnCliError(f"Lava failed while running the network: {detail}")
@@ -169,8 +174,9 @@ def run_dense_lif(weight, lif, inputs: np.ndarray, weight_exp: int = 0):
     weight = np.asarray(weight, dtype=np.int32)
     src = RingBuffer(data=inputs.T.astype(float))
     dense = Dense(weights=weight, weight_exp=int(weight_exp))
-    neuron = LIF(shape=(weight.shape[0],), du=lif.du, dv=lif.dv, vth=lif.vth, bias_mant=lif.bias_mant,
-                 bias_exp=lif.bias_exp)
+    neuron = LIF(
+        shape=(weight.shape[0],), du=lif.du, dv=lif.dv, vth=lif.vth, bias_mant=lif.bias_mant, bias_exp=lif.bias_exp
+    )
     src.s_out.connect(dense.s_in)
     dense.a_out.connect(neuron.a_in)
     monitors = {name: Monitor() for name in ("v", "u", "s")}
@@ -179,7 +185,7 @@ def run_dense_lif(weight, lif, inputs: np.ndarray, weight_exp: int = 0):
     monitors["s"].probe(neuron.s_out, steps)
     try:
         neuron.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    except Exception as exc:  # noqa: BLE001 - Lava raises RuntimeError for worker failures
+    except Exception as exc:
         raise _abort(neuron, exc) from None
     try:
         out = {name: _monitor_data(m).astype(np.int64) for name, m in monitors.items()}
@@ -225,7 +231,7 @@ def run_netx(path, inputs: np.ndarray, steps: int | None = None, voltages: bool 
                 probes[key].append(mon)
     try:
         net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _abort(net, exc) from None
     try:
         result = {}
@@ -278,8 +284,15 @@ def _state_vars(net) -> list:
 
 
 @in_own_process
-def run_netx_samples(path, x: np.ndarray, input_message_bits: int = 0, progress=None, steps: int | None = None,
-                     reset: str = "auto", layer_reset: bool = False) -> list[np.ndarray]:
+def run_netx_samples(
+    path,
+    x: np.ndarray,
+    input_message_bits: int = 0,
+    progress=None,
+    steps: int | None = None,
+    reset: str = "auto",
+    layer_reset: bool = False,
+) -> list[np.ndarray]:
     """Run a netx HDF5 file in Lava (``Loihi2SimCfg(select_tag="fixed_pt")``) on many samples.
 
     ``x`` ``[T, N, *shape]`` integers (binary spikes, or graded values with
@@ -331,7 +344,9 @@ def run_netx_samples(path, x: np.ndarray, input_message_bits: int = 0, progress=
         return net, monitors
 
     port = tuple(probe.inp.shape)
-    n_state = sum(int(np.prod(layer.neuron.u.shape)) * 2 + int(np.prod(layer.neuron.a_in.shape)) for layer in probe.layers)
+    n_state = sum(
+        int(np.prod(layer.neuron.u.shape)) * 2 + int(np.prod(layer.neuron.a_in.shape)) for layer in probe.layers
+    )
     if reset == "auto":
         reset = "set" if n_state <= 4096 else "compile"
     results: list[list[np.ndarray]] = []
@@ -349,7 +364,7 @@ def run_netx_samples(path, x: np.ndarray, input_message_bits: int = 0, progress=
                 net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
                 if progress is not None:
                     progress(1)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _abort(net, exc) from None
         try:
             traces = [_from_lava(_monitor_data(m).astype(np.int64)) for m in monitors]  # [N*T, ...]
@@ -362,7 +377,7 @@ def run_netx_samples(path, x: np.ndarray, input_message_bits: int = 0, progress=
         net, monitors = build(_to_lava(x[:, i], port))
         try:
             net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _abort(net, exc) from None
         try:
             results.append([_from_lava(_monitor_data(m).astype(np.int64)) for m in monitors])

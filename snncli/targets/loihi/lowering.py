@@ -33,7 +33,6 @@ import numpy as np
 from snncli.core.program import Input, Layer, Output, Program
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import CheckedGraph
-from snncli.targets.loihi.arithmetic import LoihiCuba
 from snncli.targets.loihi.chip_resources import check_fits, resource_table, resources
 from snncli.targets.loihi.input_encoding import INPUT_BITS, input_encoding
 from snncli.targets.loihi.quantize import (
@@ -104,7 +103,9 @@ def lower(graph: CheckedGraph, dt: float, preset: str = "auto", calibration=None
     else:
         input_scale, quant, search_log = search_scales(graph, dt, input_node, stages, calibration, encoding)
 
-    return _build_program(input_node, stages, output_node, quant, input_scale, dt, preset, encoding, warnings, search_log)
+    return _build_program(
+        input_node, stages, output_node, quant, input_scale, dt, preset, encoding, warnings, search_log
+    )
 
 
 def _build_program(input_node, stages, output_node, quant, input_scale, dt, preset, encoding, warnings, search_log):
@@ -135,13 +136,23 @@ def _build_program(input_node, stages, output_node, quant, input_scale, dt, pres
         notes={
             "preset": preset,
             "depth": {st.name: int(st.depth) for st in stages},
-            "input": {"graded": graded, "input_scale": float(input_scale) if graded else None,
-                      "input_bits": INPUT_BITS if graded else 1, "decided_by": encoding["source"]},
-            "netx": {"input_message_bits": INPUT_BITS if graded else 0,
-                     **({"reset_interval": "steps per sample", "reset_offset": 1} if preset != "nir-paper" else {})},
+            "input": {
+                "graded": graded,
+                "input_scale": float(input_scale) if graded else None,
+                "input_bits": INPUT_BITS if graded else 1,
+                "decided_by": encoding["source"],
+            },
+            "netx": {
+                "input_message_bits": INPUT_BITS if graded else 0,
+                **({"reset_interval": "steps per sample", "reset_offset": 1} if preset != "nir-paper" else {}),
+            },
             "folded": folded,
-            "scale_search": search_log or {"method": "nir-paper constants" if preset == "nir-paper" else
-                                           "rule: no clipping, 17-bit vth, 13-bit bias, 24-bit current for any input"},
+            "scale_search": search_log
+            or {
+                "method": "nir-paper constants"
+                if preset == "nir-paper"
+                else "rule: no clipping, 17-bit vth, 13-bit bias, 24-bit current for any input"
+            },
             "timing": "every synapse layer delays its input by one step (Lava Dense/Conv), neurons read it the same step; "
             "a neuron layer at depth d resets (u = v = 0) at step d (reset_step, Lava LIFReset)",
             "output_window": "with latency_steps zero steps appended, output steps [latency_steps, latency_steps + T) "

@@ -129,7 +129,9 @@ def _synapses(program: Program, neuron: Layer) -> tuple:
     ff = [s for s in syns if s.delayed_inputs != (neuron.name,)]
     rec = [s for s in syns if s.delayed_inputs == (neuron.name,)]
     if len(ff) != 1 or len(rec) > 1:
-        raise SnnCliError(f"netx: neuron layer {neuron.name!r} needs one feed-forward and at most one recurrent synapse")
+        raise SnnCliError(
+            f"netx: neuron layer {neuron.name!r} needs one feed-forward and at most one recurrent synapse"
+        )
     return ff[0], (rec[0] if rec else None)
 
 

@@ -162,8 +162,15 @@ def quantize_stage(st: Stage, q: float, sigma: dict[str, float]) -> Quantized:
     else:  # 1e-12: q v_th = 2.9999999999 is 3
         vth = int(np.clip(math.floor(q * st.v_th * (1 + 1e-12)), 1, VTH_MAX))
     bias = np.clip(np.round(q * st.bias_f), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
-    params = LoihiCuba(du, dv, vth, bias.reshape(st.shape), BIAS_EXP, reset_step=int(st.depth),
-                       in_wrap_bits=CONV_WRAP_BITS if st.ff.op == "conv2d" else None)
+    params = LoihiCuba(
+        du,
+        dv,
+        vth,
+        bias.reshape(st.shape),
+        BIAS_EXP,
+        reset_step=int(st.depth),
+        in_wrap_bits=CONV_WRAP_BITS if st.ff.op == "conv2d" else None,
+    )
     return Quantized(float(q), weights, params, clipped)
 
 
@@ -173,6 +180,12 @@ def quantize_paper(st: Stage, dt: float) -> Quantized:
     bias = np.trunc(256.0 * st.bias_f).astype(np.int64)
     if np.abs(bias).max(initial=0) > BIAS_MANT_MAX:
         raise SnnCliError(f"node {st.name!r}: bias does not fit Loihi's 13-bit mantissa at the paper's scale")
-    params = LoihiCuba(4095, int(4095 * st.a), int(st.v_th * 131071) >> 9, bias.reshape(st.shape), BIAS_EXP,
-                       in_wrap_bits=CONV_WRAP_BITS if st.ff.op == "conv2d" else None)
+    params = LoihiCuba(
+        4095,
+        int(4095 * st.a),
+        int(st.v_th * 131071) >> 9,
+        bias.reshape(st.shape),
+        BIAS_EXP,
+        in_wrap_bits=CONV_WRAP_BITS if st.ff.op == "conv2d" else None,
+    )
     return Quantized(256.0, weights, params, 0)

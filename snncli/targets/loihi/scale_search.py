@@ -67,6 +67,7 @@ def search_scales(graph, dt, input_node, stages, calibration, encoding):
     # a layer at depth d sees the input of step t at step t + d: compare its steps [d, d + T) with the float
     # model's [0, T) (the output layer: [latency, latency + T), what flushing with latency zero steps gives)
     window = {st.name: slice(st.depth, st.depth + steps) for st in stages}
+
     def chain(s_in, quick: bool):
         """Greedy search through every stage for one input scale; score = the output stage's."""
         outputs = {input_node.name: quantize_input(x_pad, s_in)}
@@ -105,8 +106,16 @@ def search_scales(graph, dt, input_node, stages, calibration, encoding):
     return input_scale, quant, log
 
 
-def search_stage(st: Stage, outputs: dict, sigma: dict, f_count: np.ndarray, is_output: bool, f_pred,
-                  window: slice, quick: bool = False) -> dict:
+def search_stage(
+    st: Stage,
+    outputs: dict,
+    sigma: dict,
+    f_count: np.ndarray,
+    is_output: bool,
+    f_pred,
+    window: slice,
+    quick: bool = False,
+) -> dict:
     """Pick q for one stage: start at the largest scale that neither clips weights nor comes
     within HEADROOM of the 24-bit current on the calibration data, then walk the grid
     ``base * 2**(k/2)`` up, or else down, while the score improves."""
@@ -170,8 +179,9 @@ def _simulate_stage(st: Stage, quant: Quantized, outputs: dict) -> tuple[np.ndar
     if rec is not None:
         layers.append(synapse_layer(rec, quant.weights[rec.name]))
     layers += [neuron_layer(st, quant.params), Layer("output", Output(), st.shape, st.shape, inputs=(st.name,))]
-    result = Simulator(Program("loihi", 1.0, layers)).run(src.reshape(*src.shape[:2], *ff.src_shape),
-                                                          batch_size=src.shape[1], record=True)
+    result = Simulator(Program("loihi", 1.0, layers)).run(
+        src.reshape(*src.shape[:2], *ff.src_shape), batch_size=src.shape[1], record=True
+    )
     records = result.records
     synaptic = sum(records[s.name]["out"] for s in st.synapses)
     peak = max(int(np.abs(synaptic).max(initial=0)) << 6, int(np.abs(records[st.name]["u"]).max(initial=0)))

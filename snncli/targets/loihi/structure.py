@@ -128,7 +128,9 @@ def _unsupported(g: GraphNode) -> str:
     node = g.node
     kind = type(node).__name__
     if isinstance(node, (nir.LI, nir.CubaLI)):
-        why = "a non-spiking leaky integrator has no Loihi CUBA LIF equivalent that netx can read out (netx reads spikes)"
+        why = (
+            "a non-spiking leaky integrator has no Loihi CUBA LIF equivalent that netx can read out (netx reads spikes)"
+        )
     elif isinstance(node, (nir.Scale, nir.Threshold)):
         why = "netx has no block for an elementwise scale or threshold"
     elif isinstance(node, nir.NIRGraph):
@@ -148,7 +150,9 @@ def _trace_synapse(s: GraphNode, nodes: dict[str, GraphNode], consumers) -> Syna
     while isinstance(src.node, _FOLDABLE):
         ups = [*src.inputs, *src.delayed_inputs]
         if len(ups) != 1 or len(consumers[src.name]) != 1:
-            raise SnnCliError(f"node {src.name!r} ({type(src.node).__name__}) must sit in a chain (one input, one consumer)")
+            raise SnnCliError(
+                f"node {src.name!r} ({type(src.node).__name__}) must sit in a chain (one input, one consumer)"
+            )
         chain.append(src)
         src = nodes[ups[0]]
     if not isinstance(src.node, (nir.Input, *_NEURONS)):
@@ -162,10 +166,13 @@ def _trace_synapse(s: GraphNode, nodes: dict[str, GraphNode], consumers) -> Syna
         weight = np.asarray(node.weight, dtype=np.float64)
         for c in chain:  # nearest first
             if isinstance(c.node, (nir.SumPool2d, nir.AvgPool2d)):
-                (kh, kw), stride, pad = pair(c.node.kernel_size, "kernel", 1), pair(c.node.stride, "stride", 1), \
-                    pair(c.node.padding, "padding", 0)
+                (kh, kw), stride, pad = (
+                    pair(c.node.kernel_size, "kernel", 1),
+                    pair(c.node.stride, "stride", 1),
+                    pair(c.node.padding, "padding", 0),
+                )
                 table = pool2d_table(c.in_shape, c.out_shape, (kh, kw), stride, pad, isinstance(c.node, nir.AvgPool2d))
-                weight = np.asarray((table @ weight.T)).T  # [n_out, n_in of the pool]
+                weight = np.asarray(table @ weight.T).T  # [n_out, n_in of the pool]
         bias = np.asarray(node.bias, dtype=np.float64).reshape(-1) if isinstance(node, nir.Affine) else None
         n_src = int(np.prod(src.out_shape))
         if weight.shape[1] != n_src:
@@ -277,5 +284,7 @@ def _neuron_stage(g: GraphNode, synapses: list[Synapse], dt: float, preset: str,
         if s.op == "conv2d":
             per_channel = gain.reshape(shape[0], -1)
             if not np.allclose(per_channel, per_channel[:, :1], rtol=1e-12, atol=0):
-                raise SnnCliError(f"node {g.name!r}: r (or w_in) varies within a channel; a convolution shares its weights")
+                raise SnnCliError(
+                    f"node {g.name!r}: r (or w_in) varies within a channel; a convolution shares its weights"
+                )
     return Stage(g.name, kind, shape, synapses, 0, a, b, gain, bias_f, v_th)

@@ -34,9 +34,13 @@ from snncli.targets.speck.lowering import NAME, lower
 
 @dataclass(frozen=True)
 class SpeckOptions:
-    allow_leak_removal: bool = field(default=False, metadata={
-        "help": "speck: lower leaky LIF neurons as IF (Speck's neurons have no leak); the warnings and the "
-                "artifact name every layer whose decay was removed"})
+    allow_leak_removal: bool = field(
+        default=False,
+        metadata={
+            "help": "speck: lower leaky LIF neurons as IF (Speck's neurons have no leak); the warnings and the "
+            "artifact name every layer whose decay was removed"
+        },
+    )
     readout: bool = field(default=False, metadata={
         "help": "speck: read the classes from the chip's readout layer (at most 15; the last layer is widened "
                 "to 4 channels per class, the Speck 2e/2f errata) instead of the monitor bus"})  # fmt: skip
@@ -45,15 +49,19 @@ class SpeckOptions:
 @register
 class SpeckTarget(Target):
     name = NAME
-    summary = ("SynSense Speck (DynapCNN): integer IAF, 8-bit weights, 16-bit state, 9 cores, event input; "
-               "Sinabs' arithmetic and limits")
+    summary = (
+        "SynSense Speck (DynapCNN): integer IAF, 8-bit weights, 16-bit state, 9 cores, event input; "
+        "Sinabs' arithmetic and limits"
+    )
     artifact = "the chip configuration (.json, per core as Sinabs writes it for samna) and the .program.npz"
     Options = SpeckOptions
     needs_calibration = True
     quantized = True
     neuron_models = (MODEL,)
-    packages = {"sinabs": "Speck reference simulation (Sinabs' DynapcnnNetwork, discretized)",
-                "samna": "SynSense's own Speck configuration (optional; PyPI's samna is a stub)"}
+    packages = {
+        "sinabs": "Speck reference simulation (Sinabs' DynapcnnNetwork, discretized)",
+        "samna": "SynSense's own Speck configuration (optional; PyPI's samna is a stub)",
+    }
 
     def lower(self, graph: CheckedGraph, dt: float, reading: str, options: SpeckOptions, calibration=None) -> Program:
         return lower(graph, dt, reading, options.allow_leak_removal, options.readout, calibration)
@@ -74,8 +82,9 @@ class SpeckTarget(Target):
         from snncli.targets.speck.reference import sinabs_problem
 
         problem = sinabs_problem()
-        return "available; Sinabs reference: " + ("ok (parity checks against Sinabs' DynapcnnNetwork)"
-                                                  if problem is None else problem)
+        return "available; Sinabs reference: " + (
+            "ok (parity checks against Sinabs' DynapcnnNetwork)" if problem is None else problem
+        )
 
 
 __all__ = ["LIMITS", "SpeckIAF", "SpeckOptions", "SpeckTarget"]

@@ -243,8 +243,10 @@ def _as_params(params) -> SpeckIAF:
     return params if isinstance(params, SpeckIAF) else SpeckIAF.from_dict(dict(params))
 
 
-NON_INTEGER_INPUT = ("a Speck neuron layer received non-integer synaptic input: weights and input counts must be "
-                     "integers (quantize the layer, and encode analog input as event counts)")
+NON_INTEGER_INPUT = (
+    "a Speck neuron layer received non-integer synaptic input: weights and input counts must be "
+    "integers (quantize the layer, and encode analog input as event counts)"
+)
 
 
 def _integer_input(x) -> np.ndarray:
@@ -358,7 +360,11 @@ def speck_iaf_window(state: dict, x: np.ndarray, params, record: bool = False, o
     if kernel(xs, v, bias, p.state_min, p.state_max, p.threshold, p.min_v_mem, out, rec_v):
         raise SnnCliError(NON_INTEGER_INPUT)
     full = (batch, *shape)
-    return {**state, "v": v.reshape(full)}, out.reshape(steps, *full), {"v": rec_v.reshape(steps, *full)} if record else None
+    return (
+        {**state, "v": v.reshape(full)},
+        out.reshape(steps, *full),
+        {"v": rec_v.reshape(steps, *full)} if record else None,
+    )
 
 
 MODEL = NeuronModel(SpeckIAF, speck_iaf_init, speck_iaf_step, speck_iaf_updates, window=speck_iaf_window)

@@ -62,7 +62,7 @@ def core_record(c: ProgramCore, core: int, destination: int | None, readout: boo
         weight = _widen(weight, wide)
         bias = _widen(bias, wide)
     f = int(weight.shape[0])
-    fy, fx = (c.neuron.out_shape[1:] if c.synapse.kind == "conv2d" else (1, 1))
+    fy, fx = c.neuron.out_shape[1:] if c.synapse.kind == "conv2d" else (1, 1)
     stride = op.stride if c.synapse.kind == "conv2d" else (1, 1)
     padding = op.padding if c.synapse.kind == "conv2d" else (0, 0)
     channels, in_y, in_x = c.map_shape

@@ -44,8 +44,14 @@ def speck_layer(core: Core) -> SpeckLayer:
                       has_bias, core.dilation, core.groups)  # fmt: skip
 
 
-def lower(graph: CheckedGraph, dt: float, reading: str, allow_leak_removal: bool = False, readout: bool = False,
-          calibration: np.ndarray | None = None) -> Program:
+def lower(
+    graph: CheckedGraph,
+    dt: float,
+    reading: str,
+    allow_leak_removal: bool = False,
+    readout: bool = False,
+    calibration: np.ndarray | None = None,
+) -> Program:
     """Lower ``graph`` to a Speck Program (module docstring); one-line errors for what the chip cannot do."""
     warnings: list[str] = []
     input_node, cores, output_node = build_cores(graph.nodes, dt, reading, allow_leak_removal, warnings)
@@ -56,21 +62,31 @@ def lower(graph: CheckedGraph, dt: float, reading: str, allow_leak_removal: bool
         raise SnnCliError(msg)
     table = resource_table(specs, readout=readout)
     if calibration is None:
-        quant, log = {}, {"method": "rule: Sinabs' discretization scale (the largest that clips nothing), or the "
-                                    "quantization-aware-training lattice", "layers": {}}
+        quant, log = (
+            {},
+            {
+                "method": "rule: Sinabs' discretization scale (the largest that clips nothing), or the "
+                "quantization-aware-training lattice",
+                "layers": {},
+            },
+        )
         for core in cores:
             lattice = lattice_scale(core)
             quant[core.neuron] = quantize_core(core, lattice if lattice is not None else rule_scale(core))
-            log["layers"][core.neuron] = {"method": "qat-lattice" if lattice is not None else "rule",
-                                          "scale": quant[core.neuron].scale}
+            log["layers"][core.neuron] = {
+                "method": "qat-lattice" if lattice is not None else "rule",
+                "scale": quant[core.neuron].scale,
+            }
     else:
         quant, log = search_scales(graph, dt, reading, cores, np.asarray(calibration, dtype=np.float64))
     layers = [Layer(input_node.name, Input(), input_node.out_shape, input_node.out_shape)]
     for core in cores:
         layers += core_layers(core, quant[core.neuron])
         if quant[core.neuron].clipped:
-            warnings.append(f"layer {core.synapse!r}: {quant[core.neuron].clipped} weights or biases clipped to 8 bits "
-                            "at the chosen scale")
+            warnings.append(
+                f"layer {core.synapse!r}: {quant[core.neuron].clipped} weights or biases clipped to 8 bits "
+                "at the chosen scale"
+            )
     layers.append(Layer(output_node.name, Output(), layers[-1].out_shape, layers[-1].out_shape,
                         inputs=(cores[-1].neuron,)))  # fmt: skip
     return Program(
@@ -84,18 +100,23 @@ def lower(graph: CheckedGraph, dt: float, reading: str, allow_leak_removal: bool
 def _check_input(graph: CheckedGraph, calibration, shape: tuple[int, ...]) -> None:
     encoder = metadata_value(graph.metadata, "encoder")
     if encoder in ANALOG_ENCODERS:
-        raise SnnCliError(f"the graph was trained on {encoder!r} (analog) input; Speck's input is DVS events: train on "
-                          "an event dataset (digits-dvs, fashion-mnist-dvs, nmnist) or with a spike encoder "
-                          "(poisson, latency)")
+        raise SnnCliError(
+            f"the graph was trained on {encoder!r} (analog) input; Speck's input is DVS events: train on "
+            "an event dataset (digits-dvs, fashion-mnist-dvs, nmnist) or with a spike encoder "
+            "(poisson, latency)"
+        )
     if calibration is None:
         return
     x = np.asarray(calibration)
     if x.ndim < 3 or tuple(x.shape[2:]) != shape:
-        raise SnnCliError(f"calibration data has shape {list(x.shape)}, expected [time, samples, "
-                          f"{', '.join(map(str, shape))}]")
+        raise SnnCliError(
+            f"calibration data has shape {list(x.shape)}, expected [time, samples, {', '.join(map(str, shape))}]"
+        )
     if x.dtype.kind == "f" and (not np.all(np.isfinite(x)) or not np.array_equal(x, np.round(x))) or x.min() < 0:
-        raise SnnCliError("Speck's input is event counts (integers >= 0); the calibration samples are not: encode the "
-                          "input as events (frames, poisson or latency)")
+        raise SnnCliError(
+            "Speck's input is event counts (integers >= 0); the calibration samples are not: encode the "
+            "input as events (frames, poisson or latency)"
+        )
 
 
 def _notes(cores: list[Core], table: dict, log: dict, allow_leak_removal: bool, readout: bool) -> dict:

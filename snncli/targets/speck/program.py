@@ -94,11 +94,18 @@ def integer_layers(program: Program) -> list[IntegerLayer]:
     for c in program_cores(program):
         p, op = c.neuron.neuron, c.synapse.op
         bias = p.bias if p.bias is not None or not c.has_bias else np.zeros(op.weight.shape[0], dtype=np.int64)
-        common = dict(threshold=p.threshold, bias=bias, min_v_mem=p.min_v_mem, reset=p.reset,
-                      multi_spike=p.multi_spike, pool=c.pool_size)
+        common = dict(
+            threshold=p.threshold,
+            bias=bias,
+            min_v_mem=p.min_v_mem,
+            reset=p.reset,
+            multi_spike=p.multi_spike,
+            pool=c.pool_size,
+        )
         if c.synapse.kind == "conv2d":
-            out.append(IntegerLayer(c.neuron.name, op.weight, c.map_shape, stride=op.stride, padding=op.padding,
-                                    **common))
+            out.append(
+                IntegerLayer(c.neuron.name, op.weight, c.map_shape, stride=op.stride, padding=op.padding, **common)
+            )
         else:
             out.append(IntegerLayer(c.neuron.name, op.weight, c.map_shape, **common))
     return out

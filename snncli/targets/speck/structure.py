@@ -67,8 +67,10 @@ def speck_reading(name: str) -> Reading:
     one line naming the reason otherwise."""
     record = reading_record(name)
     if record.reset not in SPECK_RESETS:
-        raise SnnCliError(f"the speck target cannot execute reading {name!r}: its {record.reset} reset acts a step "
-                          "after the spike; Speck resets in the step it fires (to 0 or by subtraction)")
+        raise SnnCliError(
+            f"the speck target cannot execute reading {name!r}: its {record.reset} reset acts a step "
+            "after the spike; Speck resets in the step it fires (to 0 or by subtraction)"
+        )
     return record
 
 
@@ -115,16 +117,19 @@ class Core:
         return self.pools[-1] if self.pools else self.neuron
 
 
-def build_cores(nodes: tuple[GraphNode, ...], dt: float, reading: str, allow_leak_removal: bool,
-                warnings: list[str]) -> tuple[GraphNode, list[Core], GraphNode]:
+def build_cores(
+    nodes: tuple[GraphNode, ...], dt: float, reading: str, allow_leak_removal: bool, warnings: list[str]
+) -> tuple[GraphNode, list[Core], GraphNode]:
     """``(input node, cores, output node)`` of a chain graph (module docstring); one-line errors."""
     semantics = speck_reading(reading)
     by_name = {g.name: g for g in nodes}
     consumers: dict[str, list[str]] = {g.name: [] for g in nodes}
     for g in nodes:
         if g.delayed_inputs:
-            raise SnnCliError(f"node {g.name!r} has a recurrent input ({', '.join(g.delayed_inputs)}); snncli maps "
-                              "feed-forward chains onto Speck's cores")
+            raise SnnCliError(
+                f"node {g.name!r} has a recurrent input ({', '.join(g.delayed_inputs)}); snncli maps "
+                "feed-forward chains onto Speck's cores"
+            )
         for src in g.inputs:
             consumers[src].append(g.name)
     inputs = [g for g in nodes if isinstance(g.node, nir.Input)]
@@ -135,8 +140,10 @@ def build_cores(nodes: tuple[GraphNode, ...], dt: float, reading: str, allow_lea
         chain.append(by_name[name])
         nxt = consumers[name]
         if len(nxt) > 1:
-            raise SnnCliError(f"node {name!r} feeds {len(nxt)} nodes ({', '.join(nxt)}); snncli maps chains onto "
-                              "Speck's cores (no branches or skip connections)")
+            raise SnnCliError(
+                f"node {name!r} feeds {len(nxt)} nodes ({', '.join(nxt)}); snncli maps chains onto "
+                "Speck's cores (no branches or skip connections)"
+            )
         if not nxt:
             break
         if len(by_name[nxt[0]].inputs) != 1:
@@ -144,8 +151,10 @@ def build_cores(nodes: tuple[GraphNode, ...], dt: float, reading: str, allow_lea
         name = nxt[0]
     if len(chain) != len(nodes):
         stray = sorted(set(by_name) - {g.name for g in chain})
-        raise SnnCliError(f"nodes {', '.join(map(repr, stray))} are not on the chain from the Input to the Output; "
-                          "snncli maps one chain onto Speck's cores")
+        raise SnnCliError(
+            f"nodes {', '.join(map(repr, stray))} are not on the chain from the Input to the Output; "
+            "snncli maps one chain onto Speck's cores"
+        )
     if not isinstance(chain[-1].node, nir.Output):
         raise SnnCliError(f"node {chain[-1].name!r} leads to no Output node")
     cores = _cores(chain[1:-1], inputs[0], dt, semantics, allow_leak_removal, warnings)
@@ -153,18 +162,27 @@ def build_cores(nodes: tuple[GraphNode, ...], dt: float, reading: str, allow_lea
         raise SnnCliError("the graph has no synapse followed by spiking neurons; nothing for Speck to run")
     last = chain[-2]
     if last.name != cores[-1].neuron:
-        raise SnnCliError(f"the Output reads {last.name!r} ({last.kind}); on Speck the output is the last layer's "
-                          f"spikes ({cores[-1].neuron!r})")
+        raise SnnCliError(
+            f"the Output reads {last.name!r} ({last.kind}); on Speck the output is the last layer's "
+            f"spikes ({cores[-1].neuron!r})"
+        )
     if not semantics.multi_spike:
         warnings.append(
             f"reading {semantics.name!r} fires at most once per step; Speck emits v // threshold spikes in a step "
             "(Sinabs' MultiSpike: the chip emits one spike per input event), so spike counts differ wherever a "
-            "neuron's state reaches twice its threshold within one step")
+            "neuron's state reaches twice its threshold within one step"
+        )
     return inputs[0], cores, chain[-1]
 
 
-def _cores(middle: list[GraphNode], input_node: GraphNode, dt: float, semantics: Reading,
-           allow_leak_removal: bool, warnings: list[str]) -> list[Core]:
+def _cores(
+    middle: list[GraphNode],
+    input_node: GraphNode,
+    dt: float,
+    semantics: Reading,
+    allow_leak_removal: bool,
+    warnings: list[str],
+) -> list[Core]:
     cores: list[Core] = []
     source, flatten, scale_next = input_node.name, None, 1.0
     i = 0
@@ -172,13 +190,16 @@ def _cores(middle: list[GraphNode], input_node: GraphNode, dt: float, semantics:
         g = middle[i]
         if isinstance(g.node, nir.Flatten):
             if len(g.out_shape) != 1:
-                raise SnnCliError(f"Flatten {g.name!r} keeps {len(g.out_shape)} dimensions; Speck's linear layers "
-                                  "read a whole map flattened")
+                raise SnnCliError(
+                    f"Flatten {g.name!r} keeps {len(g.out_shape)} dimensions; Speck's linear layers "
+                    "read a whole map flattened"
+                )
             flatten, i = g, i + 1
             continue
         if isinstance(g.node, _POOLS):
-            raise SnnCliError(f"pool {g.name!r} ({g.kind}) does not follow a spiking layer; Speck pools a core's "
-                              "output spikes")
+            raise SnnCliError(
+                f"pool {g.name!r} ({g.kind}) does not follow a spiking layer; Speck pools a core's output spikes"
+            )
         if not isinstance(g.node, _SYNAPSES):
             raise SnnCliError(_refusal(g, what="a synapse (Conv2d, Affine or Linear)"))
         if i + 1 >= len(middle):
@@ -195,8 +216,10 @@ def _cores(middle: list[GraphNode], input_node: GraphNode, dt: float, semantics:
         source = core.out_name
         cores.append(core)
     if scale_next != 1.0:
-        raise SnnCliError(f"average pool {cores[-1].pools[-1]!r} feeds no synapse that could absorb its 1/k**2; "
-                          "Speck's output is spikes")
+        raise SnnCliError(
+            f"average pool {cores[-1].pools[-1]!r} feeds no synapse that could absorb its 1/k**2; "
+            "Speck's output is spikes"
+        )
     return cores
 
 
@@ -206,14 +229,25 @@ def _pool(g: GraphNode) -> tuple[int, float]:
     stride = pair(g.node.stride, f"node {g.name!r} stride", 1)
     padding = pair(g.node.padding, f"node {g.name!r} padding", 0)
     if (kh, kw) != stride or kh != kw or padding != (0, 0):
-        raise SnnCliError(f"pool {g.name!r}: kernel {kh}x{kw}, stride {stride[0]}x{stride[1]}, padding "
-                          f"{padding[0]}x{padding[1]}; Speck sum-pools square windows with stride = kernel and no "
-                          "padding")
+        raise SnnCliError(
+            f"pool {g.name!r}: kernel {kh}x{kw}, stride {stride[0]}x{stride[1]}, padding "
+            f"{padding[0]}x{padding[1]}; Speck sum-pools square windows with stride = kernel and no "
+            "padding"
+        )
     return kh, (1.0 / (kh * kw) if isinstance(g.node, nir.AvgPool2d) else 1.0)
 
 
-def _core(syn: GraphNode, neuron: GraphNode, flatten: GraphNode | None, source: str, scale_in: float, dt: float,
-          semantics: Reading, allow_leak_removal: bool, warnings: list[str]) -> Core:
+def _core(
+    syn: GraphNode,
+    neuron: GraphNode,
+    flatten: GraphNode | None,
+    source: str,
+    scale_in: float,
+    dt: float,
+    semantics: Reading,
+    allow_leak_removal: bool,
+    warnings: list[str],
+) -> Core:
     gain, leak_bias, leak_note = _neuron_gain(neuron, dt, semantics, allow_leak_removal, warnings)
     node = syn.node
     out_channels = int(np.shape(node.weight)[0])
@@ -225,18 +259,37 @@ def _core(syn: GraphNode, neuron: GraphNode, flatten: GraphNode | None, source: 
         bias = np.broadcast_to(np.asarray(node.bias, dtype=np.float64).reshape(-1), (out_channels,))
     has_bias = bias is not None or bool(np.any(bias_f != 0))
     bias = (g * bias if bias is not None else np.zeros(out_channels)) + bias_f
-    common = dict(synapse=syn.name, neuron=neuron.name, bias=bias if np.any(bias != 0) else None, has_bias=has_bias,
-                  neuron_shape=tuple(neuron.out_shape), source=source, leak_removed=leak_note,
-                  **_threshold(neuron, semantics))
+    common = dict(
+        synapse=syn.name,
+        neuron=neuron.name,
+        bias=bias if np.any(bias != 0) else None,
+        has_bias=has_bias,
+        neuron_shape=tuple(neuron.out_shape),
+        source=source,
+        leak_removed=leak_note,
+        **_threshold(neuron, semantics),
+    )
     if isinstance(node, nir.Conv2d):
         if flatten is not None:
             raise SnnCliError(f"Conv2d {syn.name!r} reads Flatten {flatten.name!r}; Speck convolutions read maps")
-        return Core(kind="conv", weight=weight * g.reshape(-1, 1, 1, 1), in_shape=tuple(syn.in_shape),
-                    stride=pair(node.stride, "stride", 1), padding=conv_padding(node, weight.shape[2:]),
-                    dilation=pair(node.dilation, "dilation", 1), groups=int(node.groups), **common)
-    return Core(kind="linear", weight=weight * g.reshape(-1, 1), in_shape=tuple(syn.in_shape),
-                flatten=flatten.name if flatten is not None else None,
-                flatten_shape=tuple(flatten.in_shape) if flatten is not None else None, **common)
+        return Core(
+            kind="conv",
+            weight=weight * g.reshape(-1, 1, 1, 1),
+            in_shape=tuple(syn.in_shape),
+            stride=pair(node.stride, "stride", 1),
+            padding=conv_padding(node, weight.shape[2:]),
+            dilation=pair(node.dilation, "dilation", 1),
+            groups=int(node.groups),
+            **common,
+        )
+    return Core(
+        kind="linear",
+        weight=weight * g.reshape(-1, 1),
+        in_shape=tuple(syn.in_shape),
+        flatten=flatten.name if flatten is not None else None,
+        flatten_shape=tuple(flatten.in_shape) if flatten is not None else None,
+        **common,
+    )
 
 
 def _neuron_gain(g: GraphNode, dt: float, semantics: Reading, allow_leak_removal: bool, warnings: list[str]):
@@ -252,14 +305,18 @@ def _neuron_gain(g: GraphNode, dt: float, semantics: Reading, allow_leak_removal
     tau_s = {"seconds": tau, "dt*seconds": tau / dt, "steps": tau * dt}[semantics.tau]
     a = 1 - dt / tau_s if semantics.decay == "euler" else np.exp(-dt / tau_s)
     if not allow_leak_removal:
-        raise SnnCliError(f"node {g.name!r} is a leaky LIF (it keeps {_span(a)} of v per step); Speck's neurons "
-                          "integrate and fire without leak: retrain with IF neurons, or pass --allow-leak-removal "
-                          "to lower it as IF (the decay is dropped)")
+        raise SnnCliError(
+            f"node {g.name!r} is a leaky LIF (it keeps {_span(a)} of v per step); Speck's neurons "
+            "integrate and fire without leak: retrain with IF neurons, or pass --allow-leak-removal "
+            "to lower it as IF (the decay is dropped)"
+        )
     r = g.param("r").reshape(-1)
     gain = {"euler": r * dt / tau_s, "norm": r * (1 - a), "one": np.ones(r.shape)}[semantics.gain]
     v_leak = g.param("v_leak").reshape(-1)
-    note = (f"LIF {g.name!r} lowered as IF: its decay (v kept {_span(a)} per step) was removed, its input gain "
-            f"{_span(gain)} kept" + (", and (1 - a) v_leak kept as a bias" if np.any(v_leak != 0) else ""))
+    note = (
+        f"LIF {g.name!r} lowered as IF: its decay (v kept {_span(a)} per step) was removed, its input gain "
+        f"{_span(gain)} kept" + (", and (1 - a) v_leak kept as a bias" if np.any(v_leak != 0) else "")
+    )
     warnings.append(note)
     return gain, (1 - a) * v_leak, note
 
@@ -268,29 +325,35 @@ def _per_channel(values: np.ndarray, channels: int, name: str, what: str) -> np.
     """One value per output channel (a Speck kernel and its bias are shared by the whole channel)."""
     per = np.asarray(values, dtype=np.float64).reshape(channels, -1)
     if not np.allclose(per, per[:, :1], rtol=1e-12, atol=0):
-        raise SnnCliError(f"node {name!r}: its {what} varies within a channel; Speck shares a kernel and a bias "
-                          "across a channel")
+        raise SnnCliError(
+            f"node {name!r}: its {what} varies within a channel; Speck shares a kernel and a bias across a channel"
+        )
     return per[:, 0].copy()
 
 
 def _threshold(g: GraphNode, semantics: Reading) -> dict:
     thr = g.param("v_threshold")
     if not np.all(thr == thr.flat[0]):
-        raise SnnCliError(f"node {g.name!r}: its threshold varies across neurons ({_span(thr)}); a Speck core has "
-                          "one threshold (threshold_high)")
+        raise SnnCliError(
+            f"node {g.name!r}: its threshold varies across neurons ({_span(thr)}); a Speck core has "
+            "one threshold (threshold_high)"
+        )
     theta = float(thr.flat[0])
     if not theta > 0:
         raise SnnCliError(f"node {g.name!r}: threshold {theta:g}; Speck's threshold is positive")
     reset = "subtract" if semantics.reset == "subtract" else g.reset_mode()
     v_reset = np.asarray(g.node.v_reset) if g.node.v_reset is not None else np.zeros(1)
     if reset == "zero" and np.any(v_reset != 0):
-        raise SnnCliError(f"node {g.name!r} resets to v_reset = {_span(v_reset)}; Speck returns to 0 "
-                          "(return_to_zero) or subtracts the threshold")
+        raise SnnCliError(
+            f"node {g.name!r} resets to v_reset = {_span(v_reset)}; Speck returns to 0 "
+            "(return_to_zero) or subtracts the threshold"
+        )
     start = {"zero": np.zeros(1), "v_reset": v_reset,
              "v_leak": np.asarray(getattr(g.node, "v_leak", np.zeros(1)))}[semantics.start]  # fmt: skip
     if np.any(start != 0):
-        raise SnnCliError(f"node {g.name!r} starts at v = {_span(start)} under reading {semantics.name!r}; Speck's "
-                          "neurons start at 0")
+        raise SnnCliError(
+            f"node {g.name!r} starts at v = {_span(start)} under reading {semantics.name!r}; Speck's neurons start at 0"
+        )
     return {"threshold": theta, "reset": reset, "fire": semantics.fire, "floor": -theta if semantics.floor else None}
 
 
