@@ -65,3 +65,23 @@ def test_record_keeps_spikes_as_bool_and_states_in_the_targets_width(tmp_path, t
             assert rec[f"{layer.name}/v"].dtype == state
             np.testing.assert_array_equal(rec[f"{layer.name}/v"], ref[layer.name]["v"])
         assert rec["input/out"].dtype.itemsize == 1  # binary input: one byte per value, not eight
+
+
+def test_record_file_widens_a_later_batch_and_writes_nothing_on_error(tmp_path):
+    from snncli.commands.simulate import RecordFile
+
+    parts = [np.array([[[0, 1]], [[1, 0]]], dtype=bool), np.array([[[3, -2]], [[0, 1]]], dtype=np.int64),
+             np.array([[[0.5, 1.0]], [[2.0, 0.0]]])]  # fmt: skip
+    path = tmp_path / "rec.npz"
+    with RecordFile(str(path), samples=3) as sink:
+        for part in parts:
+            sink({"lif": {"out": part}, "fc": {"out": part.astype(np.float64) * 2}})
+    with np.load(path) as rec:
+        assert sorted(rec.files) == ["fc/out", "lif/out"]
+        np.testing.assert_array_equal(rec["lif/out"], np.concatenate(parts, axis=1))
+        assert rec["lif/out"].dtype == np.float64  # bool -> int8 -> float64 as the batches needed
+    broken = tmp_path / "broken.npz"
+    with pytest.raises(RuntimeError), RecordFile(str(broken), samples=3) as sink:
+        sink({"lif": {"out": parts[0]}})
+        raise RuntimeError("interrupted")
+    assert not broken.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]

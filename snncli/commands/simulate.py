@@ -10,7 +10,9 @@ refused unless forced, as for ``dt``).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -87,18 +89,12 @@ def simulate(req: SimulateRequest, console: Console | None = None) -> SimulateRe
         samples = len(labels)
     simulator = Simulator(program)
     start = time.perf_counter()
-    with console.progress("hwsim", total=samples) as update:
-        result = simulator.stream(
-            (pad_for_latency(program, b) for b in batches), record=bool(req.record), progress=update
-        )
+    with console.progress("hwsim", total=samples) as update, RecordFile(req.record, samples) as sink:
+        padded = (pad_for_latency(program, b) for b in batches)
+        result = simulator.stream(padded, progress=update, sink=sink if req.record else None)
     seconds = time.perf_counter() - start
     window = output_window(program, result.steps - program.latency_steps)
     warn_clipped(result, program, console)
-    if req.record:
-        arrays = {
-            f"{name}/{key}": _compact(value) for name, rec in result.records.items() for key, value in rec.items()
-        }
-        atomic_write(req.record, lambda f: np.savez(f, **arrays))  # uncompressed: fast to write and read back
     accuracy = float(np.mean(result.predictions(window) == labels)) if labels is not None else None
     if program.twin is None:
         console.warn(
@@ -177,6 +173,82 @@ def _dataset_input(net: Network, req: SimulateRequest, console: Console):
         data = replace(data, test_x=data.test_x.reshape(*data.test_x.shape[:lead], *expected), sample_shape=expected)
     options = source.encoder_options if encoder.value == source.encoder else {}
     return encode_batches(data, "test", encoder.value, steps.value, options, req.limit, req.seed, req.batch_size)
+
+
+class RecordFile:
+    """``--record``: every layer's outputs and states written batch by batch into one ``.npz`` (``np.load`` reads
+    it; keys ``layer/out``, ``layer/v``, ...; arrays ``[T, N, *shape]``), memory bounded by one batch.
+
+    Each array is a raw ``.npy`` file in a temporary folder beside the output, filled where each batch's samples
+    go (``T`` contiguous pieces per batch), then stored (not compressed) into the zip at the end; the result
+    replaces ``path`` only once complete (:func:`atomic_write`).  Values take the narrowest type that holds them
+    (:func:`_compact`; hwsim gives spikes as bool and chip states in the chip's width); a batch that needs a
+    wider type than the ones before it widens that file."""
+
+    def __init__(self, path: str | None, samples: int):
+        self.path, self.samples, self.at = path, int(samples), 0
+        self.files: dict[str, tuple] = {}  # key -> (file name, dtype, shape, data offset)
+
+    def __enter__(self):
+        if self.path:
+            parent = os.path.dirname(os.path.abspath(self.path))
+            self._tmp = tempfile.TemporaryDirectory(dir=parent, prefix=".tmp-record-")
+        return self
+
+    def __exit__(self, kind, *_):
+        if self.path:
+            try:
+                if kind is None:
+                    atomic_write(self.path, self._zip)
+            finally:
+                self._tmp.cleanup()
+
+    def __call__(self, batch: dict) -> None:
+        size = 0
+        for name, rec in batch.items():
+            for key, value in rec.items():
+                self._write(f"{name}/{key}", _compact(value))
+                size = value.shape[1]
+        self.at += size
+
+    def _write(self, key: str, value: np.ndarray) -> None:
+        if key not in self.files:
+            self._create(key, value.dtype, (value.shape[0], self.samples, *value.shape[2:]))
+        name, dtype, shape, offset = self.files[key]
+        if np.promote_types(dtype, value.dtype) != dtype:
+            self._widen(key, np.promote_types(dtype, value.dtype))
+            name, dtype, shape, offset = self.files[key]
+        per_step = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        row = per_step // shape[1]
+        data = np.ascontiguousarray(value, dtype=dtype)
+        with open(name, "r+b") as f:
+            for t in range(shape[0]):
+                f.seek(offset + t * per_step + self.at * row)
+                f.write(data[t].tobytes())
+
+    def _create(self, key: str, dtype, shape: tuple, data: np.ndarray | None = None) -> None:
+        name = os.path.join(self._tmp.name, f"{len(self.files)}-{key.replace('/', '_')}.npy")
+        dtype = np.dtype(dtype)
+        with open(name, "wb") as f:
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_2_0(f, header)
+            offset = f.tell()
+            if data is None:
+                f.truncate(offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+            else:
+                f.write(np.ascontiguousarray(data, dtype=dtype).tobytes())
+        self.files[key] = (name, dtype, shape, offset)
+
+    def _widen(self, key: str, dtype) -> None:
+        name, old, shape, offset = self.files[key]
+        data = np.fromfile(name, dtype=old, offset=offset).reshape(shape)
+        os.unlink(name)
+        self._create(key, dtype, shape, data)
+
+    def _zip(self, f) -> None:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for key, (name, *_) in self.files.items():
+                archive.write(name, arcname=f"{key}.npy")
 
 
 def _compact(value: np.ndarray) -> np.ndarray:
