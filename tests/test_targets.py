@@ -130,3 +130,33 @@ def test_hwsim_runs_a_program_the_same_after_a_file_round_trip(run_dir, tmp_path
     program.save(tmp_path / "again.npz")
     b = Simulator(Program.load(tmp_path / "again.npz")).run(x, record=True).records
     assert a.keys() == b.keys() and all(np.array_equal(a[k]["out"], b[k]["out"]) for k in a)
+
+
+@pytest.mark.parametrize("target", ["float", "loihi", "speck"])
+def test_a_program_loads_and_runs_in_a_fresh_process_that_imported_no_target(target, tmp_path):
+    """Program.load finds the neuron models of the installed targets (entry points ``snncli.targets``):
+    a library user who imports only the core and hwsim gets the same spikes as this process."""
+    import subprocess
+    import sys
+
+    from nets import cnn, lower
+
+    graph = cnn(shape=(2, 16, 16))
+    graph.metadata = {"snncli": {"encoder": "frames"}}  # Speck's input: event frames
+    program = lower(graph, target)
+    path = tmp_path / "p.npz"
+    program.save(path)
+    x = (np.random.default_rng(1).random((6 + program.latency_steps, 3, 2, 16, 16)) < 0.4).astype(float)
+    np.save(tmp_path / "x.npy", x)
+    expected = Simulator(program).run(x).outputs
+    assert expected.sum() > 0  # spikes to compare
+    code = (
+        "import sys, numpy as np\n"
+        "from snncli.core.program import Program\n"
+        "from snncli.hwsim.simulate import Simulator\n"
+        "assert not any(m.startswith('snncli.targets') for m in sys.modules)\n"
+        f"out = Simulator(Program.load({str(path)!r})).run(np.load({str(tmp_path / 'x.npy')!r})).outputs\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, out)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)

@@ -262,6 +262,16 @@ class NeuronModel:
 
 
 NEURON_MODELS: dict[str, NeuronModel] = {}
+TARGETS_GROUP = "snncli.targets"  # entry points of the installed targets (pyproject.toml)
+
+
+def _load_installed_targets() -> None:
+    """Import every installed target package, which registers its neuron models.  Discovery by entry point,
+    not an import: the core sits below the targets and names none of them."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=TARGETS_GROUP):
+        point.load()
 
 
 def register_neuron_model(model: NeuronModel) -> NeuronModel:
@@ -273,6 +283,10 @@ def register_neuron_model(model: NeuronModel) -> NeuronModel:
 
 
 def neuron_model(name: str) -> NeuronModel:
+    """The registered model ``name``; if none is, the installed targets (entry points ``snncli.targets``)
+    are imported first, so a Program loaded in a fresh process finds the models its target brings."""
+    if name not in NEURON_MODELS:
+        _load_installed_targets()
     try:
         return NEURON_MODELS[name]
     except KeyError:
