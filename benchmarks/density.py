@@ -345,7 +345,9 @@ def measure(
 
 # ------------------------------------------------------------------ Lava, kernels, compile time
 def lava_vs_hwsim(samples: int = 6, steps: int = 25, density: float = 0.1, repeats: int = 5) -> dict:
-    """The mlp lowered for loihi: hwsim vs Lava on the same input, per sample after the first (wall clock)."""
+    """The mlp lowered for loihi: hwsim vs Lava on the same input, per sample after the first (wall clock).  Each
+    side's set-up (Lava's compile and process start, hwsim's tables and first call) is timed apart; the whole run
+    includes it."""
     from snncli.hwsim.simulate import Simulator, pad_for_latency
     from snncli.targets import get_target
     from snncli.targets.loihi.lava_reference import import_netx, lava_problem
@@ -355,10 +357,13 @@ def lava_vs_hwsim(samples: int = 6, steps: int = 25, density: float = 0.1, repea
         return {"skipped": f"Lava cannot run here: {problem}"}
     prog = program("mlp", "loihi", "nir")
     x = pad_for_latency(prog, bernoulli((steps, samples, 784), density))
+    with Timer() as build:  # tables and kernels once, as Lava compiles once: both sides' set-up is not per sample
+        sim = Simulator(prog)
+        sim.run(x[:, :1], record=True)
     hw = []
     for _ in range(repeats):
         with Timer() as t:
-            ours = Simulator(prog).run(x, record=True)
+            ours = sim.run(x, record=True)
         hw.append(t)
     import_netx()
     marks: list[float] = []
@@ -377,11 +382,12 @@ def lava_vs_hwsim(samples: int = 6, steps: int = 25, density: float = 0.1, repea
         "input_density": density,
         "hwsim_ms_per_sample_wall": round(1e3 * hw_wall, 4),
         "hwsim_ms_per_sample_cpu": round(1e3 * statistics.median(t.cpu for t in hw) / samples, 4),
+        "hwsim_seconds_to_first_sample_wall": round(build.wall, 3),
         "lava_ms_per_sample_after_first_wall": round(1e3 * lava_after_first, 2),
         "lava_seconds_total_wall": round(lava_t.wall, 2),
         "lava_seconds_to_first_sample_wall": round(marks[0] - start, 2),
         "hwsim_speedup_per_sample_after_first": round(lava_after_first / hw_wall, 1),
-        "hwsim_speedup_whole_run_wall": round(lava_t.wall / (hw_wall * samples), 1),
+        "hwsim_speedup_whole_run_wall": round(lava_t.wall / (build.wall + hw_wall * samples), 1),
         "identical_spikes_every_layer_every_step": bool(identical),
     }
 
