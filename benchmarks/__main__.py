@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[benchmarks] wrote {output} ({suite['wall_seconds']:.0f} s wall)")
     if not args.no_readme:
         shown = output.resolve().relative_to(ROOT) if output.resolve().is_relative_to(ROOT) else output
-        update_readme(ROOT / "README.md", table(suite, str(shown)))
+        full = ROOT / "benchmarks" / "results" / "density.json"
+        full_density = json.loads(full.read_text()) if full.exists() else None
+        update_readme(ROOT / "README.md", table(suite, str(shown), full_density))
         print("[benchmarks] README.md results table regenerated")
     return 1 if suite["errors"] else 0
 

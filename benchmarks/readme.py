@@ -133,7 +133,22 @@ def _md(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def table(suite: dict, json_path: str) -> str:
+def full_density_lines(full: dict | None) -> list[str]:
+    """The speed goals as the full ``benchmarks/results/density.json`` run measured them (more samples and
+    repeats than ``--quick``, whose small batches favour the peers' fixed cost)."""
+    rows = density_rows({"acceptance": (full or {}).get("acceptance")})
+    if not rows:
+        return []
+    return [
+        "",
+        "The same goals in the full density run (`PYTHONPATH=. python -m benchmarks.density --output "
+        "benchmarks/results/density.json`; the by-density tables, fits and settings are in that file):",
+        "",
+        *_md(["measure", "result", "goal"], rows),
+    ]
+
+
+def table(suite: dict, json_path: str, full_density: dict | None = None) -> str:
     m = suite["machine"]
     results = suite["results"]
     head, acc = accuracy_rows(results)
@@ -145,7 +160,18 @@ def table(suite: dict, json_path: str) -> str:
         "figures are in the JSON).",
         "",
         *_md(["measure", "result", "goal"], speed_rows(results)),
+        *(full_density_lines(full_density) if suite.get("quick") else []),
         "",
+        *(
+            [
+                "With `--quick` every model trains for a few epochs only: the accuracies below show that each "
+                "target runs and agrees with torch, not what the recipes reach (the closing notes and "
+                "`benchmarks/results/*.json` hold full runs).",
+                "",
+            ]
+            if suite.get("quick")
+            else []
+        ),
         f"Accuracy on the test split ({(results.get('accuracy') or {}).get('test_samples', '?')} samples) after "
         "`snncli train` with the recipe; per target, hwsim on the target's Program (`=`: the vendor's simulator gave "
         "the same spikes on its samples, `!=`: it did not):",

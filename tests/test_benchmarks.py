@@ -108,6 +108,22 @@ def test_readme_table_is_regenerated_between_the_markers(tmp_path):
     assert path.read_text() == content  # idempotent
 
 
+def test_a_quick_table_also_shows_the_goals_of_the_full_density_run():
+    full = {
+        "acceptance": {
+            "cnn_0.1pct_ge_3x": {"min_speedup_1_thread": 3.77, "all": {"sinabs": 3.92, "torch": 3.77}},
+            "lava_per_sample_after_first_ge_100x": {"speedup": 202.8},
+        }
+    }
+    quick = {**_suite(), "quick": True}
+    text = readme.table(quick, "benchmarks/results/suite_quick.json", full)
+    assert "full density run" in text and "| hwsim / 1-thread torch frameworks, cnn, 0.1 % input" in text
+    assert "3.77x (Sinabs 3.92x, plain torch 3.77x) | >= 3x |" in text and "| 202.8x | >= 100x |" in text
+    assert "few epochs only" in text
+    full_suite = readme.table({**_suite(), "quick": False}, "benchmarks/results/suite.json", full)
+    assert "full density run" not in full_suite and "few epochs only" not in full_suite
+
+
 def test_readme_without_markers_is_refused(tmp_path):
     path = tmp_path / "README.md"
     path.write_text("# no markers\n")
