@@ -6,6 +6,8 @@
   (``dt``, reading, encoder, time steps), their defaults and how a recorded value
   and a command-line flag are reconciled.
 * :mod:`~snncli.core.files`: atomic writes and JSON helpers.
+* :mod:`~snncli.core.compiled`: numba loops compiled on first use (``jit``, ``specialise``).
 
-Nothing here imports torch, NIR or any other snncli package but :mod:`snncli.errors`.
+Nothing here imports torch, NIR or any other snncli package but :mod:`snncli.errors`
+(numba only when a compiled loop first runs).
 """

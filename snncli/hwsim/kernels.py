@@ -19,57 +19,23 @@ one thread) by ``benchmarks.density.kernel_costs`` (recorded in benchmarks/resul
 
 Why numba and not scipy: a scipy product converts the activity to a sparse matrix and the result
 back to a dense one at every call; hwsim 0.1 spent 55-85 % of its time there.  numba is a
-dependency already (snnTorch and NeuroBench need it).  ``jit`` compiles a function on its first
-call and caches the machine code on disk (numba's ``cache=True``: ``__pycache__`` beside the
-source when writable, else the user's cache directory, numba/core/caching.py ``_CacheLocator``),
-so only the first process on a machine pays the compilation; numba itself (0.4 s to import) is
-imported then too.
+dependency already (snnTorch and NeuroBench need it).  :func:`snncli.core.compiled.jit` compiles a
+function on its first call and caches the machine code on disk, so only the first process on a
+machine pays the compilation.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import numpy as np
+
+from snncli.core.compiled import jit
 
 NS_PER_ROW_ELEMENT = 0.11  # _scatter_rows: per event and element of its (contiguous) fan-out row
 NS_PER_CSR_SYNAPSE = 1.4  # _scatter_csr: per event and stored synapse, through the table's index list
 NS_PER_BLAS_MAC = 0.041  # one-thread float64 BLAS (dgemm), per multiply-add
 DENSE_SCAN_ABOVE = 0.02  # _events_dense past this activity (branchy: 0.8 ns per value at 1 %, 3.6 at 29 %; it: 1.0)
-
-
-def jit(fn):
-    """``fn`` compiled by numba on its first call (``njit(cache=True, nogil=True)``, numpy's error model:
-    a float division by zero gives inf/nan as numpy does, not an exception).  numba is imported then, not
-    at import time (0.4 s that commands which never simulate should not pay).  ``.py_func`` is ``fn``."""
-    compiled = None
-
-    @functools.wraps(fn)
-    def call(*args):
-        nonlocal compiled
-        if compiled is None:
-            import numba
-
-            compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
-        return compiled(*args)
-
-    call.py_func = fn
-    return call
-
-
-def specialise(factory):
-    """``factory(*settings)`` returns a function whose settings (flags, modes) are closure constants; the result,
-    called with the settings, gives that variant compiled (once per settings, :func:`jit`).  numba reads closure
-    variables as constants, so the branches the settings rule out are compiled away (the generic loop with the
-    flags as arguments ran 7x slower); its disk cache keys a closure by their values (numba/core/caching.py
-    ``_index_key``), so each variant is compiled once per machine."""
-
-    @functools.cache
-    def variant(*settings):
-        return jit(factory(*settings))
-
-    return variant
 
 
 @jit

@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from snncli.core.compiled import specialise
 from snncli.core.program import NeuronModel, array
 from snncli.errors import SnnCliError
-from snncli.hwsim.kernels import specialise
 
 RESETS = ("zero", "subtract", "late-subtract", "stale-subtract", "late-zero")
 FIRING = (">", ">=")

@@ -55,9 +55,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from snncli.core.compiled import specialise
 from snncli.core.program import NeuronModel, array
 from snncli.errors import SnnCliError
-from snncli.hwsim.kernels import specialise
 
 UV_BITS = 24  # AbstractPyLifModelFixed.uv_bitwidth
 MAX_UV = 1 << (UV_BITS - 1)  # 2**23, .max_uv_val

@@ -147,9 +147,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from snncli.core.compiled import specialise
 from snncli.core.program import NeuronModel
 from snncli.errors import SnnCliError
-from snncli.hwsim.kernels import specialise
 
 WEIGHT_BITS = 8  # discretize.py 10: DYNAPCNN_WEIGHT_PRECISION_BITS
 STATE_BITS = 16  # discretize.py 11: DYNAPCNN_STATE_PRECISION_BITS
