@@ -44,11 +44,13 @@ from spikingjelly.activation_based.nir_exchange.to_nir import _ModuleMapper
 
 from snncli.errors import SnnCliError
 from snncli.nirgraph.check import RESET_MODE_KEY, CheckedGraph, check_graph
+from snncli.trainer import cpu_neurons
 from snncli.trainer.layers import SumPool2d
 
 PRODUCER = "snncli/spikingjelly"
 READING = "spikingjelly"  # what our SpikingJelly models mean (snncli.nirgraph.readings)
 _NEURONS = (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode, neuron.CUBALIFNode)
+_COMPILED_NEURONS = {cpu_neurons.LIFNode: neuron.LIFNode, cpu_neurons.IFNode: neuron.IFNode}
 
 
 class _SnnCliMapper(_ModuleMapper):
@@ -67,6 +69,8 @@ class _SnnCliMapper(_ModuleMapper):
         mapping[SumPool2d] = self.map_sumpool2d
         for cls in _NEURONS:
             mapping[cls] = _tag_reset(mapping[cls])
+        for cls, base in _COMPILED_NEURONS.items():  # SpikingJelly's classes with a CPU fast path
+            mapping[cls] = mapping[base]
         return mapping
 
     @staticmethod

@@ -21,7 +21,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import layer, neuron, surrogate
 
 from snncli.errors import SnnCliError
-from snncli.trainer import qat
+from snncli.trainer import cpu_neurons, qat
 from snncli.trainer.config import PSN_NEURONS, TrainConfig
 from snncli.trainer.layers import SumPool2d
 
@@ -68,9 +68,9 @@ def make_neuron(cfg: TrainConfig) -> nn.Module:
     )
     tau = 1.0 / (1.0 - cfg.beta)
     if cfg.neuron == "if":
-        return neuron.IFNode(**common)
+        return cpu_neurons.IFNode(**common)
     if cfg.neuron == "lif":
-        return neuron.LIFNode(tau=tau, decay_input=False, **common)
+        return cpu_neurons.LIFNode(tau=tau, decay_input=False, **common)
     return neuron.ParametricLIFNode(init_tau=tau, decay_input=False, **common)
 
 
