@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     worker = os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 reports; the other ranks only work
-    console = PrintingConsole()
+    console = PrintingConsole(progress=not args.no_progress)
     try:
         if getattr(args, "json", None):
             check_output_path(args.json, "--json file")
@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
 
 class PrintingConsole(Console):
     """Prints warnings and notes as they come (stdout: stderr holds only an error's one line), and tqdm
-    progress bars on a terminal."""
+    progress bars on a terminal (unless ``progress`` is false)."""
+
+    def __init__(self, progress: bool = True):
+        super().__init__()
+        self.show_progress = progress
 
     def warn(self, text: str) -> None:
         if text not in self.warnings:
@@ -91,7 +95,7 @@ class PrintingConsole(Console):
     def progress(self, desc: str, total: int | None = None, unit: str = "sample"):
         from tqdm import tqdm
 
-        with tqdm(total=total, desc=desc, unit=unit, disable=None) as bar:
+        with tqdm(total=total, desc=desc, unit=unit, disable=None if self.show_progress else True) as bar:
             yield bar.update
 
 
@@ -133,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=description, formatter_class=_Formatter)
         p.set_defaults(func=func)
         p.add_argument("--json", metavar="PATH", help="write the machine-readable result to PATH")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars (shown only on a terminal)")
         return p
 
     _train_parser(command("train", cmd_train, "train an SNN with surrogate gradients (BPTT)", TRAIN_HELP))
@@ -263,7 +268,6 @@ def _train_parser(p) -> None:
         metavar="KEY=VALUE",
         help="any config key listed below, with a YAML value (e.g. --set hidden=[64,32])",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_flags(p)
 
 
@@ -309,7 +313,6 @@ def _convert_parser(p) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="any config key listed below, with a YAML value"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_flags(p)
 
 

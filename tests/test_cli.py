@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nir
 import numpy as np
@@ -368,3 +369,44 @@ def test_torchrun_ddp_on_cpu_trains_once_and_reports_once(tmp_path):
     assert done.stdout.count("trained mlp on digits") == 1 and done.stdout.count("wrote ") == 1
     summary = json.loads((tmp_path / "t.json").read_text())
     assert summary["epochs"] == 1 and (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
+
+
+def _stderr_on_a_terminal(argv: list[str]) -> str:
+    """Run the CLI with stderr on a pseudo-terminal (where tqdm draws its bars) and return what it drew."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    # a fresh pseudo-terminal is 0 columns wide, and tqdm draws nothing there: make it 40 x 100
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    snncli = Path(sys.executable).with_name("snncli")
+    proc = subprocess.run([str(snncli), *argv], stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.returncode == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_no_progress_silences_the_bars_a_terminal_would_show(tmp_path):
+    from nets import mlp
+
+    from snncli.nirgraph import write_nir
+
+    path = tmp_path / "m.nir"
+    write_nir(mlp(), path)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((4, 16, 1, 8, 8)))
+    argv = ["simulate", str(path), "--input", str(tmp_path / "x.npy")]
+    assert "hwsim" in _stderr_on_a_terminal(argv)
+    assert _stderr_on_a_terminal([*argv, "--no-progress"]) == ""
