@@ -33,7 +33,7 @@ def speed_rows(results: dict) -> list[list[str]]:
             [
                 "training samples per CPU-second, snncli / SpikingJelly multi-step (same network)",
                 f"{_x(t['ratio_snncli_over_spikingjelly'])} ({s['snncli']:.0f} vs {s['spikingjelly']:.0f})",
-                "(snncli's model is SpikingJelly multi-step)",
+                "(snncli's model is SpikingJelly's, its CPU time loop compiled)",
             ]
         )
     lava = results.get("lava")

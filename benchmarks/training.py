@@ -11,8 +11,9 @@ forward over T steps, loss, backward, optimiser step, state reset (no data loadi
   batch; reached on purpose, it is what is measured);
 * ``snntorch``: ``snn.Leaky(beta=0.95, reset_mechanism="zero")`` with ``surrogate.atan()``,
   stepped in a Python loop over T as snnTorch's tutorials do;
-* ``spikingjelly``: ``layer.Linear`` + ``neuron.LIFNode(step_mode="m")`` (its torch backend)
-  written directly (snncli's model is built from the same modules).
+* ``spikingjelly``: ``layer.Linear`` + ``neuron.LIFNode(step_mode="m")`` written directly.
+  snncli's model is built from the same modules, its LIF layers SpikingJelly's class with
+  the CPU time loop compiled (``snncli/trainer/cpu_neurons.py``, bit-identical results).
 
 Every batch runs through each framework in turn (order rotated), so load changes on a
 shared machine hit all three alike; samples/s is the batch size over the median CPU time
