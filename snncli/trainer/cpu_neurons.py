@@ -95,12 +95,8 @@ class _CompiledLoop(torch.autograd.Function):
     def backward(ctx, grad_spikes, grad_v):
         (charged,) = ctx.saved_tensors
         tau, v_th, alpha, leak, subtract, x_shape, v_shape = ctx.settings
-        steps = x_shape[0]
-        gs = torch.zeros(x_shape) if grad_spikes is None else grad_spikes
-        gs = gs.reshape(steps, -1).contiguous().numpy()
-        carry = np.zeros(charged.shape[1], np.float32)
-        if grad_v is not None:
-            carry += grad_v.reshape(-1).numpy()
+        gs = grad_spikes.reshape(x_shape[0], -1).contiguous().numpy()  # autograd gives zeros for unused outputs
+        carry = grad_v.reshape(-1).clone().numpy()
         grad_x = np.empty_like(gs)
         f32 = np.float32
         _backward(leak, subtract)(gs, charged.numpy(), carry, f32(tau), f32(v_th), f32(alpha), grad_x)
@@ -114,6 +110,7 @@ def _run_compiled(node: neuron.BaseNode, x_seq: torch.Tensor, leak: bool):
         and x_seq.dtype == torch.float32
         and type(node.surrogate_function) is surrogate.ATan
         and node.surrogate_function.spiking
+        and isinstance(node.surrogate_function.alpha, (int, float))
         and node.detach_reset
         and not node.store_v_seq
         and node._neuron_precision is None
