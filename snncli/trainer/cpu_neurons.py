@@ -137,17 +137,24 @@ def _run_compiled(node: neuron.BaseNode, x_seq: torch.Tensor, leak: bool):
     return spikes
 
 
-class LIFNode(neuron.LIFNode):
-    """SpikingJelly's ``LIFNode``; multi-step on CPU float32 runs the compiled loop (module docstring)."""
+class _CompiledTimeLoop:
+    """Multi-step on a CPU float32 tensor runs the compiled loop where it applies (module docstring), else
+    the SpikingJelly class this is mixed into.  ``leak``: LIF (True) or IF (False)."""
+
+    leak: bool
 
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
-        spikes = None if args or kwargs else _run_compiled(self, x_seq, leak=True)
+        spikes = None if args or kwargs else _run_compiled(self, x_seq, self.leak)
         return super().multi_step_forward(x_seq, *args, **kwargs) if spikes is None else spikes
 
 
-class IFNode(neuron.IFNode):
-    """SpikingJelly's ``IFNode``; multi-step on CPU float32 runs the compiled loop (module docstring)."""
+class LIFNode(_CompiledTimeLoop, neuron.LIFNode):
+    """SpikingJelly's ``LIFNode`` with the compiled CPU time loop."""
 
-    def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
-        spikes = None if args or kwargs else _run_compiled(self, x_seq, leak=False)
-        return super().multi_step_forward(x_seq, *args, **kwargs) if spikes is None else spikes
+    leak = True
+
+
+class IFNode(_CompiledTimeLoop, neuron.IFNode):
+    """SpikingJelly's ``IFNode`` with the compiled CPU time loop."""
+
+    leak = False
