@@ -394,34 +394,48 @@ def lava_vs_hwsim(samples: int = 6, steps: int = 25, density: float = 0.1, repea
 
 def kernel_costs(repeats: int = 5) -> dict:
     """The costs ``snncli.hwsim.kernels`` decides with, measured here: its event kernels per event and synapse
-    (a dense 784x500 table at 13.6 % binary input; the cnn's first convolution at 2 %) and BLAS per MAC."""
+    (a dense 784x500 table at 13.6 % binary input; the cnn's convolutions through their stored synapses at 2 %
+    and through their runs at 10 %, and the runs' channels-last copy per output of a row) and BLAS per MAC."""
     import scipy.sparse as sp
 
     from snncli.hwsim import kernels
-    from snncli.hwsim.synapses import build_table
+    from snncli.hwsim.synapses import build_runs, build_table
 
-    def best(fn):
-        fn()
-        return min(_timed(fn) for _ in range(repeats))
+    def best(fn, *args):
+        fn(*args)
+        return min(_timed(lambda: fn(*args)) for _ in range(repeats))
+
+    def synapses(rows, fan):
+        return float((rows @ fan.fanout).sum())
 
     rng = np.random.default_rng(0)
     dense = kernels.FanOut(sp.csr_matrix(rng.normal(size=(784, 500))), 1 << 24)
     rows = bernoulli((1600, 784), 0.136)
-    conv = kernels.FanOut(build_table(program("cnn").layers[1]), 1 << 24)
-    crow = bernoulli((1600, conv.shape[0]), 0.02)
-    t_rows = best(lambda: kernels.propagate(dense, rows))
-    t_csr = best(lambda: kernels.propagate(conv, crow))
-    t_blas = best(lambda: rows @ dense.dense)
-    return {
-        "ns_per_row_element": round(1e9 * t_rows / (np.count_nonzero(rows) * 500), 4),
-        "ns_per_csr_synapse": round(1e9 * t_csr / float((crow @ conv.fanout).sum()), 4),
-        "ns_per_blas_mac": round(1e9 * t_blas / rows.size / 500, 4),
-        "constants_in_kernels_py": {
-            "NS_PER_ROW_ELEMENT": kernels.NS_PER_ROW_ELEMENT,
-            "NS_PER_CSR_SYNAPSE": kernels.NS_PER_CSR_SYNAPSE,
-            "NS_PER_BLAS_MAC": kernels.NS_PER_BLAS_MAC,
-        },  # fmt: skip
-    }
+    out = {
+        "ns_per_row_element": round(1e9 * best(kernels.propagate, dense, rows) / (np.count_nonzero(rows) * 500), 4),
+        "ns_per_blas_mac": round(1e9 * best(np.matmul, rows, dense.dense) / rows.size / 500, 4),
+    }  # fmt: skip
+    for layer in (ly for ly in program("cnn").layers if ly.kind == "conv2d" and ly.in_shape[0] > 1):
+        table = build_table(layer)
+        stored = kernels.FanOut(table, 1 << 24)  # no runs: every event through the stored synapses
+        runs = kernels.FanOut(table, 1 << 24, build_runs(layer))
+        runs.runs_above = -1  # every row channels-last
+        sparse, busy, lone = (bernoulli((1600, table.shape[0]), d) for d in (0.02, 0.1, 0.0))
+        lone[:, 0] = 1.0  # one event per row: the channels-last copy, almost no synapses
+        t_lone = best(kernels.propagate, runs, lone)
+        t_runs = best(kernels.propagate, runs, busy) - t_lone
+        out[f"conv {layer.name} ({layer.in_shape} -> {layer.out_shape})"] = {
+            "ns_per_csr_synapse": round(1e9 * best(kernels.propagate, stored, sparse) / synapses(sparse, stored), 4),
+            "ns_per_run_synapse": round(1e9 * t_runs / synapses(busy, runs), 4),
+            "mean_run_length": round(float(runs.runs.length.mean()), 1),
+            "ns_per_channels_last_output": round(1e9 * t_lone / lone.shape[0] / table.shape[1], 4),
+        }  # fmt: skip
+    out["constants_in_kernels_py"] = {
+        name: getattr(kernels, name)
+        for name in ("NS_PER_ROW_ELEMENT", "NS_PER_CSR_SYNAPSE", "NS_PER_RUN_SYNAPSE", "NS_PER_CHANNELS_LAST_OUTPUT",
+                     "NS_PER_BLAS_MAC")
+    }  # fmt: skip
+    return out
 
 
 def _timed(fn) -> float:

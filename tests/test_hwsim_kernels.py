@@ -24,6 +24,7 @@ from nets import braille, chain, cnn, lower, lower_loihi, mlp
 from snncli.errors import SnnCliError
 from snncli.hwsim import kernels
 from snncli.hwsim.simulate import Simulator, spike_record
+from snncli.hwsim.synapses import conv2d_runs, conv2d_table
 from snncli.targets.float.neuron import RESETS, FloatLIF
 from snncli.targets.float.neuron import init as float_init
 from snncli.targets.float.neuron import step as float_step
@@ -200,6 +201,64 @@ def test_both_synaptic_paths_agree_exactly_on_integers():
     assert not kernels.sparse_is_cheaper(fan, 64, np.count_nonzero(rows))  # BLAS at this density ...
     blas, _ = kernels.propagate(fan, rows)
     np.testing.assert_array_equal(blas, _plain(rows, table))  # ... and the event order: the same integers
+
+
+CONV_GEOMETRIES = [  # c_in, c_out, (h, w), (kh, kw), stride, padding, dilation, groups; whether runs are used
+    ((2, 16, (9, 11), (5, 5), (2, 2), (1, 1), (1, 1), 1), True),  # the NIR-paper CNN's first layer, smaller
+    ((16, 16, (8, 8), (3, 3), (1, 1), (1, 1), (1, 1), 1), True),  # kernel rows join into runs of kw x c_out
+    ((4, 8, (7, 6), (3, 2), (1, 2), (0, 1), (2, 1), 1), True),  # dilation and unequal strides: runs of c_out
+    ((4, 16, (6, 6), (3, 3), (1, 1), (1, 1), (1, 1), 2), True),  # groups: one group's 8 channels per run
+    ((3, 9, (5, 5), (1, 1), (1, 1), (0, 0), (1, 1), 1), True),  # 1x1
+    ((6, 6, (6, 6), (3, 3), (2, 2), (1, 1), (1, 1), 6), False),  # depthwise: runs of 1, the stored synapses
+]
+
+
+def _expanded(runs, n_in: int, n_out: int) -> np.ndarray:
+    """The runs as a dense ``[n_in, n_out]`` channel-first table."""
+    positions = n_out // runs.channels
+    table = np.zeros((n_in, n_out))
+    for j in range(n_in):
+        for k in range(runs.ptr[j], runs.ptr[j + 1]):
+            for c in range(runs.length[k]):
+                p, ch = divmod(runs.dst[k] + c, runs.channels)
+                assert table[j, ch * positions + p] == 0.0  # each synapse once
+                table[j, ch * positions + p] = runs.weights[runs.src[k] + c]
+    return table
+
+
+@pytest.mark.parametrize(
+    "geometry,uses_runs", CONV_GEOMETRIES, ids=[f"{g[0]}x{g[1]}-k{g[3]}-s{g[4]}-g{g[7]}" for g, _ in CONV_GEOMETRIES]
+)
+def test_convolution_runs_are_its_table_and_sum_in_its_order(geometry, uses_runs):
+    """A convolution's runs hold exactly its table's synapses; both row paths of the runs kernel (channels-last runs,
+    and the stored synapses of a row with few events) give the plain ordered sum bit for bit."""
+    c_in, c_out, (h, w), (kh, kw), stride, padding, dilation, groups = geometry
+    rng = np.random.default_rng(c_in * c_out)
+    weight = rng.normal(size=(c_out, c_in // groups, kh, kw))
+    if kh * kw > 1:
+        weight[:, :, 0, -1] = 0.0  # a kernel position without synapses stores no run
+    out_h = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    out_w = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    args = (weight, (c_in, h, w), (c_out, out_h, out_w), stride, padding, dilation, groups)
+    table, runs = conv2d_table(*args), conv2d_runs(*args)
+    dense = table.toarray()
+    np.testing.assert_array_equal(_expanded(runs, *table.shape), dense)
+    fan = kernels.FanOut(table, dense_entries=0, runs=runs)
+    assert (fan.runs is not None) == uses_runs
+    density = np.linspace(0.0, 0.6, 40)[:, None]  # rows from empty to 60 % active
+    rows = np.where(
+        rng.random((40, table.shape[0])) < density, rng.choice([1.0, 1.0, 2.0, -1.0, 0.5], (40, table.shape[0])), 0.0
+    )
+    want = _plain(rows, dense)
+    for above in (-1, 10**9, None):  # every row channels-last, every row through the synapses, the cost rule
+        if above is not None and uses_runs:
+            fan.runs_above = above
+        else:
+            fan = kernels.FanOut(table, dense_entries=0, runs=runs)
+        out = np.full((40, table.shape[1]), np.nan)  # every row is written
+        got, counts = kernels.propagate(fan, rows, out=out)
+        np.testing.assert_array_equal(got, want)
+        assert (counts.acs, counts.macs) == _counts(rows, np.diff(table.indptr))[:2]
 
 
 # ------------------------------------------------------------------ whole programs

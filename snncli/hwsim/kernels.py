@@ -7,8 +7,9 @@ two ways, whichever :func:`sparse_is_cheaper` says costs less for the activity i
 (the number of events):
 
 * over the events only (compiled here): :func:`_events` lists them (and counts them), then
-  :func:`_scatter_rows` adds whole contiguous fan-out rows (a fully connected layer, vectorised)
-  or :func:`_scatter_csr` the stored synapses of a CSR table (a convolution, a pool), each output
+  :func:`_scatter_rows` adds whole contiguous fan-out rows (a fully connected layer, vectorised),
+  :func:`_scatter_runs` a convolution's runs of adjacent outputs (vectorised, into the output held
+  channels-last) or :func:`_scatter_csr` the stored synapses of a CSR table (a pool), each output
   summing its events in increasing ``j`` -- work proportional to events x fan-out, as on a chip;
 * one BLAS product ``rows @ M`` over every input (numpy), faster per synapse, wasted on zeros.
 
@@ -34,7 +35,10 @@ from snncli.core.compiled import jit
 
 NS_PER_ROW_ELEMENT = 0.11  # _scatter_rows: per event and element of its (contiguous) fan-out row
 NS_PER_CSR_SYNAPSE = 1.4  # _scatter_csr: per event and stored synapse, through the table's index list
+NS_PER_RUN_SYNAPSE = 0.3  # _scatter_runs: per event and synapse, in runs of 16-46 adjacent outputs
+NS_PER_CHANNELS_LAST_OUTPUT = 0.85  # _scatter_runs: per output of a row summed channels-last (zeroed, copied back)
 NS_PER_BLAS_MAC = 0.041  # one-thread float64 BLAS (dgemm), per multiply-add
+MIN_RUN = 8  # a convolution's runs are used when they are this long on average (a depthwise one's are 1)
 DENSE_SCAN_ABOVE = 0.02  # _events_dense past this activity (branchy: 0.8 ns per value at 1 %, 3.6 at 29 %; it: 1.0)
 
 
@@ -173,6 +177,45 @@ def _scatter_csr(ptr, idx, val, indptr, indices, data, out):
                     o[indices[k]] += x * data[k]
 
 
+@jit
+def _scatter_runs(ptr, idx, val, runs_ptr, dst, src, length, weights, channels, above, indptr, indices, data, scratch,
+                  out):  # fmt: skip
+    """:func:`_scatter_csr` for a convolution, writing every row of ``out``.  A row with more than ``above`` events
+    sums into ``scratch``, stored channels-last, through the layer's runs (synapses.Runs: a vectorised add of
+    ``c_out`` or more adjacent outputs per run, against one indexed add per synapse), then is written back
+    channel-first; a row with fewer events is not worth that copy and takes the stored synapses.  Each output
+    sums its events in increasing ``j`` either way: the same roundings."""
+    positions = out.shape[1] // channels
+    for r in range(out.shape[0]):
+        o = out[r]
+        if ptr[r + 1] - ptr[r] <= above:
+            o[:] = 0.0
+            for q in range(ptr[r], ptr[r + 1]):
+                j = idx[q]
+                x = val[q]
+                for k in range(indptr[j], indptr[j + 1]):
+                    o[indices[k]] += x * data[k]
+            continue
+        scratch[:] = 0.0
+        for q in range(ptr[r], ptr[r + 1]):
+            j = idx[q]
+            x = val[q]
+            if x == 1.0:
+                for k in range(runs_ptr[j], runs_ptr[j + 1]):
+                    s, w = scratch[dst[k] : dst[k] + length[k]], weights[src[k] : src[k] + length[k]]
+                    for c in range(length[k]):
+                        s[c] += w[c]
+            else:
+                for k in range(runs_ptr[j], runs_ptr[j + 1]):
+                    s, w = scratch[dst[k] : dst[k] + length[k]], weights[src[k] : src[k] + length[k]]
+                    for c in range(length[k]):
+                        s[c] += x * w[c]
+        for c in range(channels):
+            oc = o[c * positions : (c + 1) * positions]
+            for p in range(positions):
+                oc[p] = scratch[p * channels + c]
+
+
 class Counts(NamedTuple):
     """What one call delivered: ``acs`` (operations of binary rows), ``macs`` (of the other rows), and for a layer
     feeding event-driven neurons ``weighted`` (``sum x_j fanout_j``: n events at an input are n x its fan-out)
@@ -188,7 +231,7 @@ class FanOut:
     """One layer's fan-out table ready for the kernels: CSR arrays, the dense table when it is small enough,
     and the fan-out per input (stored non-zero weights)."""
 
-    def __init__(self, table, dense_entries: int):
+    def __init__(self, table, dense_entries: int, runs=None):
         self.shape = table.shape
         self.indptr = table.indptr.astype(np.int64)
         self.indices = table.indices.astype(np.int64)
@@ -202,6 +245,13 @@ class FanOut:
         self.dense = np.ascontiguousarray(table.toarray()) if keep else None
         # events add whole contiguous rows (vectorised) when most weights are there; else the CSR list
         self.contiguous = self.dense is not None and self.nnz >= 0.5 * entries
+        # a convolution's runs (synapses.Runs), used by rows with more than runs_above events: below that, the
+        # row's channels-last copy costs more than the vectorised runs save over the stored synapses
+        self.runs = runs if runs is not None and self.nnz and runs.length.mean() >= MIN_RUN else None
+        if self.runs is not None:
+            saved = (self.nnz / max(self.shape[0], 1)) * (NS_PER_CSR_SYNAPSE - NS_PER_RUN_SYNAPSE)
+            self.runs_above = int(self.shape[1] * NS_PER_CHANNELS_LAST_OUTPUT / saved)
+            self.scratch = np.empty(self.shape[1])
 
 
 def sparse_is_cheaper(table: FanOut, rows: int, events: int) -> bool:
@@ -212,7 +262,8 @@ def sparse_is_cheaper(table: FanOut, rows: int, events: int) -> bool:
     if table.contiguous:
         sparse = events * table.shape[1] * NS_PER_ROW_ELEMENT
     else:
-        sparse = events * (table.nnz / max(table.shape[0], 1)) * NS_PER_CSR_SYNAPSE
+        per_synapse = NS_PER_CSR_SYNAPSE if table.runs is None else NS_PER_RUN_SYNAPSE
+        sparse = events * (table.nnz / max(table.shape[0], 1)) * per_synapse
     return sparse < rows * table.shape[0] * table.shape[1] * NS_PER_BLAS_MAC
 
 
@@ -234,6 +285,11 @@ def propagate(table: FanOut, rows: np.ndarray, events_in: bool = False, out: np.
     acs, macs = scan(rows, table.fanout, ptr, idx, val)
     idx, val = idx[:events], val[:events]
     extra = (float(val @ table.fanout[idx]), min(0.0, float(val.min(initial=0.0)))) if events_in else ()
+    if events and table.runs is not None:  # writes every row
+        runs = table.runs
+        _scatter_runs(ptr, idx, val, runs.ptr, runs.dst, runs.src, runs.length, runs.weights, runs.channels,
+                      table.runs_above, table.indptr, table.indices, table.data, table.scratch, out)  # fmt: skip
+        return out, Counts(int(acs), int(macs), *extra)
     out.fill(0.0)
     if events and table.contiguous:
         _scatter_rows(ptr, idx, val, table.dense, out)

@@ -32,7 +32,7 @@ from snncli.core.program import SYNAPTIC, Layer, Program, neuron_model
 from snncli.errors import SnnCliError
 from snncli.hwsim.counters import LayerCounters, totals
 from snncli.hwsim.kernels import Counts, FanOut, propagate
-from snncli.hwsim.synapses import build_table
+from snncli.hwsim.synapses import build_runs, build_table
 
 WINDOW_BYTES = 1 << 26  # one layer's [T, batch, *shape] float64 output stays below this: the batch shrinks
 DENSE_ENTRIES = 1 << 24  # a fan-out table this small is also kept as a dense matrix (rows to add, or BLAS)
@@ -138,7 +138,8 @@ class Simulator:
         self.input, self.output = inputs[0], outputs[0]
         self.groups = execution_groups(program)
         self.tables = {layer.name: build_table(layer) for layer in program.layers}  # scipy CSR, or None
-        self._fanouts = {name: FanOut(t, DENSE_ENTRIES) for name, t in self.tables.items() if t is not None}
+        self._fanouts = {layer.name: FanOut(self.tables[layer.name], DENSE_ENTRIES, build_runs(layer))
+                         for layer in program.layers if self.tables[layer.name] is not None}  # fmt: skip
         self.models = {layer.name: neuron_model(layer.neuron.model) for layer in program.neuron_layers}
         self.event_inputs = _event_inputs(program)
         self._delivered: dict[str, int] = {}  # events delivered to an event-driven neuron layer, not yet counted

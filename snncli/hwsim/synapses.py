@@ -11,6 +11,8 @@ operation.  Convolutions and pools are unrolled into the same form.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -59,6 +61,59 @@ def conv2d_table(weight, in_shape, out_shape, stride, padding, dilation, groups)
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_in, n_out))
 
 
+class Runs(NamedTuple):
+    """A convolution's fan-out as contiguous runs into its output stored channels-last (``[oy, ox, c]``, where
+    one position's output channels are adjacent): input ``j``'s runs are ``ptr[j] .. ptr[j + 1]``, run ``k``
+    adds ``x * weights[src[k] : src[k] + length[k]]`` to ``out_cl[dst[k] : dst[k] + length[k]]``.  Channel-first
+    element ``c * positions + p`` is channels-last ``p * channels + c``."""
+
+    ptr: np.ndarray
+    dst: np.ndarray
+    src: np.ndarray
+    length: np.ndarray
+    weights: np.ndarray  # [c_in, kh, kw (reversed), c_out / groups], flat
+    channels: int
+
+
+def conv2d_runs(weight, in_shape, out_shape, stride, padding, dilation, groups) -> Runs:
+    """The runs of a 2-D convolution (same sum as :func:`conv2d_table`).  Input ``(ci, iy, ix)`` reaches position
+    ``(oy, ox) = ((iy + p - ky d) / s, (ix + p - kx d) / s)`` where that divides and lies inside, through the weights
+    ``W[group's c_out, ci, ky, kx]``: a run of ``c_out / groups`` channels.  Along x, with stride and dilation 1 and
+    one group, the next position is the next ``c_out`` outputs and, with the kernel's x reversed, the next weights:
+    the runs of one kernel row join into one (``kw x c_out`` long).  Kernel positions whose weights are all zero
+    store no run, as the table stores no zero synapse."""
+    weight = np.asarray(weight, dtype=np.float64)
+    c_out, c_in_g, kh, kw = weight.shape
+    c_in, height, width = in_shape
+    _, out_h, out_w = out_shape
+    (sy, sx), (py, px), (dy, dx) = stride, padding, dilation
+    c_out_g = c_out // groups
+    ci = np.arange(c_in)
+    group = ci // c_in_g
+    # weights[ci, ky, kw - 1 - kx, :] = W[group * c_out_g : ..., ci - group * c_in_g, ky, kx]
+    per_group = weight.reshape(groups, c_out_g, c_in_g, kh, kw)
+    compact = per_group[group, :, ci - group * c_in_g].transpose(0, 2, 3, 1)[:, :, ::-1, :]
+    ci, iy, ix, ky, kx = np.meshgrid(
+        ci, np.arange(height), np.arange(width), np.arange(kh), np.arange(kw), indexing="ij"
+    )
+    ny, nx = iy + py - ky * dy, ix + px - kx * dx
+    oy, ox = ny // sy, nx // sx
+    ok = (ny >= 0) & (ny == oy * sy) & (oy < out_h) & (nx >= 0) & (nx == ox * sx) & (ox < out_w)
+    ok &= np.any(compact != 0, axis=-1)[ci, ky, kw - 1 - kx]
+    j = ((ci * height + iy) * width + ix)[ok]
+    dst = ((oy * out_w + ox) * c_out + (ci // c_in_g) * c_out_g)[ok]
+    src = (((ci * kh + ky) * kw + kw - 1 - kx) * c_out_g)[ok]
+    order = np.lexsort((dst, j))
+    j, dst, src = j[order], dst[order], src[order]
+    joins = (j[1:] == j[:-1]) & (dst[1:] == dst[:-1] + c_out_g) & (src[1:] == src[:-1] + c_out_g)
+    starts = np.flatnonzero(np.concatenate([[True], ~joins])) if j.size else np.zeros(0, np.int64)
+    length = np.diff(np.append(starts, j.size)) * c_out_g
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(j[starts], minlength=c_in * height * width))])
+    as_int = {"dtype": np.int64}
+    return Runs(ptr.astype(**as_int), dst[starts].astype(**as_int), src[starts].astype(**as_int),
+                length.astype(**as_int), np.ascontiguousarray(compact).ravel(), c_out)  # fmt: skip
+
+
 def pool2d_table(in_shape, out_shape, kernel_size, stride, padding, average: bool) -> sp.csr_matrix:
     """Sum (or average, zero padding counted) pooling as a depthwise convolution of ones."""
     channels = in_shape[0]
@@ -79,3 +134,11 @@ def build_table(layer: Layer) -> sp.csr_matrix | None:
             layer.in_shape, layer.out_shape, op.kernel_size, op.stride, op.padding, layer.kind == "avgpool2d"
         )
     return None
+
+
+def build_runs(layer: Layer) -> Runs | None:
+    """The runs of a convolution (:class:`Runs`), or None for other layers (a pool's runs are single outputs)."""
+    op = layer.op
+    if layer.kind != "conv2d":
+        return None
+    return conv2d_runs(op.weight, layer.in_shape, layer.out_shape, op.stride, op.padding, op.dilation, op.groups)
