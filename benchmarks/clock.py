@@ -4,11 +4,13 @@ On a shared machine (this project's: 2 cores, load ~10 from other users) the wal
 a single-threaded run mostly measures how often the scheduler ran it; the CPU time it
 used (this process's CPU clock, and ``getrusage`` for the child processes it waited for)
 measures the work.  Speed ratios in this suite are taken on CPU time, with one thread for
-torch and BLAS (:func:`single_thread`), and the wall times are recorded beside them.
+torch and BLAS (:func:`single_thread`), and the wall times are recorded beside them.  Memory
+a framework frees is reused by its next call (:func:`reuse_freed_memory`), not handed back.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import time
@@ -27,6 +29,22 @@ def single_thread() -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
+
+
+def reuse_freed_memory() -> None:
+    """glibc's malloc keeps the memory a process frees for its next allocations instead of returning it (mallopt:
+    no mmap below 1 GiB, no trimming).  By default a block above 128 kB-32 MB is mapped fresh at every allocation
+    and pays a page fault per 4 kB when first written: a torch forward that allocates its activations on every call
+    ran up to 2x slower (Sinabs on the Speck CNN, 0.44 s against 0.19-0.36 s), and by how much depended on what
+    ran before it in the process (glibc raises the threshold as it frees).  hwsim reuses its arrays itself; with
+    this, every framework is timed with warm memory.  Elsewhere than glibc, nothing changes."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 2**31 - 1)
 
 
 def cpu_seconds() -> float:

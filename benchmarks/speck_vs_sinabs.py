@@ -5,19 +5,25 @@
 The network is the NIR paper's N-MNIST CNN (``shared/conformance/nir-paper/cnn_sinabs.nir``,
 5 cores) read as Sinabs' NIR import reads it (``--reading sinabs-floor``) and lowered for
 ``speck`` with its scale rule; the inputs are snncli's simulated DVS recordings of test
-digits (``digits-dvs``, 2x34x34, binned into event counts per step).  Timed, interleaved,
-each repeat once per implementation, the same inputs:
+digits (``digits-dvs``, 2x34x34, binned into event counts per step).  Timed as the rest of
+the suite is (:mod:`benchmarks.clock`: CPU seconds, one thread for torch and BLAS, wall
+seconds beside), interleaved, each repeat once per implementation after one untimed warm-up
+round (numba's and torch's first calls), the same inputs, each producing the network's
+output spikes:
 
-* hwsim: ``Simulator(program).run(x, record=True)`` -- every layer's spikes per step (the
-  fan-out tables are built once, outside the clock, as Sinabs' network is);
+* hwsim: ``Simulator(program).run(x)`` (the fan-out tables are built once, outside the
+  clock, as Sinabs' network is);
 * Sinabs: the forward pass of ``DynapcnnNetwork(..., discretize=True)`` built from the
-  Program's integer layers (torch, CPU, ``torch.no_grad``), every layer's spikes
-  captured (:func:`snncli.targets.speck.reference.run_reference` without its one-off
-  network construction, which stays outside the clock).
+  Program's integer layers (torch, CPU, ``torch.no_grad``;
+  :func:`snncli.targets.speck.reference.run_reference` without its one-off network
+  construction, which stays outside the clock).
 
-Recorded: every repeat's time, the medians and their ratio (Sinabs / hwsim: above 1
-means hwsim is faster), the best times and their ratio (less sensitive to a shared
-machine's load), whether the spikes are identical in every layer and step, the spike and
+The same rounds again with torch and BLAS on every core, wall clock (``all_threads``).
+Then, outside the clock, one run of each with every layer's spikes captured (hwsim's
+``record=True``, forward hooks on Sinabs' spiking layers) for the comparison.
+
+Recorded: every repeat's CPU and wall time, the medians and their ratio (Sinabs / hwsim:
+above 1 means hwsim is faster), the best times and their ratio, whether the spikes are identical in every layer and step, the spike and
 event counts.  Writes ``benchmarks/results/speck_vs_sinabs.json``.
 """
 
@@ -25,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.clock import Timer, reuse_freed_memory, single_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "speck_vs_sinabs.json"
@@ -58,16 +66,22 @@ class SinabsForward:
         self.spk = [self.net.dynapcnn_layers[i].spk for i in range(len(self.layers))]
         self.batch, self.steps = batch, steps
 
-    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        torch, captured = self.torch, {}
+    def __call__(self, x: np.ndarray):
+        """The network's output, ``[batch x steps, ...]`` (Sinabs' order)."""
+        torch = self.torch
+        for m in self.spk:
+            m.reset_states()
+        inp = torch.tensor(x, dtype=torch.float32).transpose(0, 1).reshape(self.batch * self.steps, *x.shape[2:])
+        with torch.no_grad():
+            return self.net(inp)
+
+    def layer_spikes(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every spiking layer's output ``[T, batch, n]``, captured by forward hooks during one forward pass."""
+        captured = {}
         hooks = [m.register_forward_hook(lambda _m, _i, out, k=k: captured.__setitem__(k, out.detach()))
                  for k, m in enumerate(self.spk)]  # fmt: skip
         try:
-            for m in self.spk:
-                m.reset_states()
-            inp = torch.tensor(x, dtype=torch.float32).transpose(0, 1).reshape(self.batch * self.steps, *x.shape[2:])
-            with torch.no_grad():
-                self.net(inp)
+            self(x)
         finally:
             for h in hooks:
                 h.remove()
@@ -75,8 +89,31 @@ class SinabsForward:
                 for k, layer in enumerate(self.layers)}  # fmt: skip
 
 
+def _rounds(calls: dict, repeats: int) -> tuple[dict, dict]:
+    """CPU and wall seconds of each call over ``repeats`` interleaved rounds (both see the same machine load),
+    after one untimed warm-up round."""
+    cpu, wall = {name: [] for name in calls}, {name: [] for name in calls}
+    for repeat in range(repeats + 1):
+        for name, call in calls.items():
+            with Timer() as t:
+                call()
+            if repeat:
+                cpu[name].append(t.cpu)
+                wall[name].append(t.wall)
+    return cpu, wall
+
+
+def _all_threads(walls: dict) -> dict:
+    """The all-threads rounds: torch and BLAS on every core (hwsim's kernels stay on one), wall clock."""
+    median = {k: statistics.median(v) for k, v in walls.items()}
+    return {"threads": os.cpu_count(), "wall_seconds": {k: [round(t, 4) for t in v] for k, v in walls.items()},
+            "median_wall_seconds": {k: round(v, 4) for k, v in median.items()},
+            "ratio_sinabs_over_hwsim": round(median["sinabs"] / median["hwsim"], 3)}  # fmt: skip
+
+
 def run(quick: bool = False) -> dict:
     import torch
+    from threadpoolctl import threadpool_limits
 
     from snncli.hwsim.simulate import Simulator
     from snncli.nirgraph import read_nir
@@ -86,19 +123,20 @@ def run(quick: bool = False) -> dict:
     problem = sinabs_problem()
     if problem is not None:
         return {"skipped": f"Sinabs cannot run here: {problem}"}
+    single_thread()
+    reuse_freed_memory()
     samples, steps, repeats = (20, 30, 3) if quick else (100, 30, 7)
     program = lower(read_nir(GRAPH), "speck", 1e-4, "sinabs-floor", make_options(get_target("speck"), {}))
     x = event_inputs(samples, steps)
     simulator = Simulator(program)
     sinabs = SinabsForward(program, samples, steps)
-    times = {"hwsim": [], "sinabs": []}
-    for _ in range(repeats):  # interleaved: both see the same machine load
-        t0 = time.perf_counter()
-        ours = simulator.run(x, batch_size=samples, record=True)
-        times["hwsim"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        theirs = sinabs(x)
-        times["sinabs"].append(time.perf_counter() - t0)
+    calls = {"hwsim": lambda: simulator.run(x, batch_size=samples), "sinabs": lambda: sinabs(x)}
+    times, walls = _rounds(calls, repeats)
+    torch.set_num_threads(os.cpu_count() or 1)
+    with threadpool_limits(os.cpu_count() or 1):
+        _, walls_all = _rounds(calls, repeats)
+    torch.set_num_threads(1)
+    ours, theirs = simulator.run(x, batch_size=samples, record=True), sinabs.layer_spikes(x)
     names = [layer.name for layer in program.neuron_layers]
     identical = all(np.array_equal(ours.records[n]["out"].reshape(steps, samples, -1), theirs[n]) for n in names)
     median = {k: statistics.median(v) for k, v in times.items()}
@@ -109,11 +147,14 @@ def run(quick: bool = False) -> dict:
         "inputs": f"digits-dvs test recordings, {samples} samples x {steps} steps of 2x34x34 event counts "
                   f"({int(x.sum())} events)",
         "samples": samples, "steps": steps, "repeats": repeats, "torch_threads": torch.get_num_threads(),
+        "clock": "CPU seconds of this process, one thread for torch and BLAS",
         "seconds": {k: [round(t, 4) for t in v] for k, v in times.items()},
+        "wall_seconds": {k: [round(t, 4) for t in v] for k, v in walls.items()},
         "median_seconds": {k: round(v, 4) for k, v in median.items()},
         "ratio_sinabs_over_hwsim": round(median["sinabs"] / median["hwsim"], 3),
         "best_seconds": {k: round(v, 4) for k, v in best.items()},
         "ratio_of_best": round(best["sinabs"] / best["hwsim"], 3),  # less sensitive to other processes' load
+        "all_threads": _all_threads(walls_all),
         "identical_spikes": bool(identical),
         "spikes_per_layer": {n: int(ours.records[n]["out"].sum()) for n in names},
         "synaptic_events": int(sum(c.sops for c in synaptic)),
@@ -131,7 +172,7 @@ def main() -> None:
     RESULT.parent.mkdir(exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("median_seconds", "ratio_sinabs_over_hwsim", "ratio_of_best",
-                                             "identical_spikes")
+                                             "all_threads", "identical_spikes")
                       if k in result}))  # fmt: skip
     print(f"wrote {RESULT}")
 

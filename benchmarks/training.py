@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchmarks.clock import Timer, single_thread
+from benchmarks.clock import Timer, reuse_freed_memory, single_thread
 
 STEPS, BATCH, HIDDEN, BETA, LR = 8, 64, 500, 0.95, 2e-3
 
@@ -129,6 +129,7 @@ FRAMEWORKS = {"snncli": snncli_step, "snntorch": snntorch_step, "spikingjelly": 
 
 def run(quick: bool = False) -> dict:
     single_thread()
+    reuse_freed_memory()
     batches, repeats = (20, 3) if quick else (40, 5)
     torch.manual_seed(0)
     x, y = _data(batches + 2)

@@ -35,8 +35,8 @@ from snncli.core.compiled import jit
 
 NS_PER_ROW_ELEMENT = 0.11  # _scatter_rows: per event and element of its (contiguous) fan-out row
 NS_PER_CSR_SYNAPSE = 1.4  # _scatter_csr: per event and stored synapse, through the table's index list
-NS_PER_RUN_SYNAPSE = 0.3  # _scatter_runs: per event and synapse, in runs of 16-46 adjacent outputs
-NS_PER_CHANNELS_LAST_OUTPUT = 0.85  # _scatter_runs: per output of a row summed channels-last (zeroed, copied back)
+NS_PER_RUN_SYNAPSE = 0.45  # _scatter_runs: per event and synapse, in runs of 46 (0.33) to 16 (0.58) outputs
+NS_PER_CHANNELS_LAST_OUTPUT = 0.6  # _scatter_runs: per output of a row summed channels-last, beyond zeroing it
 NS_PER_BLAS_MAC = 0.041  # one-thread float64 BLAS (dgemm), per multiply-add
 MIN_RUN = 8  # a convolution's runs are used when they are this long on average (a depthwise one's are 1)
 DENSE_SCAN_ABOVE = 0.02  # _events_dense past this activity (branchy: 0.8 ns per value at 1 %, 3.6 at 29 %; it: 1.0)
