@@ -26,6 +26,7 @@ from snncli.hwsim import kernels
 from snncli.hwsim.simulate import Simulator, spike_record
 from snncli.hwsim.synapses import conv2d_runs, conv2d_table
 from snncli.targets.float.neuron import RESETS, FloatLIF
+from snncli.targets.float.neuron import _coefficients as float_coefficients
 from snncli.targets.float.neuron import init as float_init
 from snncli.targets.float.neuron import step as float_step
 from snncli.targets.float.neuron import window as float_window
@@ -62,6 +63,10 @@ def _assert_window_is_step(init, step, window, params, x, shape, split=None):
     _, plain, none = window(start, x, params, False)
     np.testing.assert_array_equal(plain, outs)
     assert none is None
+    rows = x.shape[0] * x.shape[1]
+    events = np.full(rows + 1, -1, dtype=np.int64)
+    window(start, x, params, False, None, events)  # where each row's non-zero outputs start, counted as written
+    np.testing.assert_array_equal(events, np.concatenate([[0], np.cumsum(np.count_nonzero(outs.reshape(rows, -1), 1))]))
     return outs
 
 
@@ -72,17 +77,23 @@ FLOAT_CASES = [  # every reset x firing rule x spike count, with the current, fl
 ]
 
 
+@pytest.mark.parametrize("uniform", [False, True], ids=["per-neuron", "uniform"])
 @pytest.mark.parametrize("reset,fire,multi,current,floor,start", FLOAT_CASES)
-def test_float_window_is_its_step(reset, fire, multi, current, floor, start):
+def test_float_window_is_its_step(reset, fire, multi, current, floor, start, uniform):
     rng = np.random.default_rng(len(FLOAT_CASES) * RESETS.index(reset) + multi)
     shape = (3, 5)
+
+    def pick(values):  # per neuron, or one value for the layer (the kernel's uniform variant)
+        return np.full(shape, rng.choice(values)) if uniform else rng.choice(values, shape)
+
     params = FloatLIF(
-        v_decay=rng.choice([0.5, 0.75, 1.0], shape), v_gain=np.full(shape, 0.5), v_bias=rng.choice([0.0, 0.25], shape),
+        v_decay=pick([0.5, 0.75, 1.0]), v_gain=np.full(shape, 0.5), v_bias=pick([0.0, 0.25]),
         i_decay=np.full(shape, 0.5) if current else None, i_gain=np.ones(shape) if current else None,
-        v_threshold=rng.choice([0.5, 1.0], shape), v_reset=np.full(shape, -0.25) if reset == "zero" else None,
+        v_threshold=pick([0.5, 1.0]), v_reset=np.full(shape, -0.25) if reset == "zero" else None,
         reset=reset, fire=fire, multi_spike=multi, v_min=np.full(shape, -0.5) if floor else None,
         v_init=rng.choice([0.0, 0.5], shape) if start else None,
     )  # fmt: skip
+    assert float_coefficients(params, shape)[1] == uniform
     x = rng.choice([0.0, 0.5, 1.0, 2.0, -1.0, 4.0], (30, 4, *shape))  # binary fractions: thresholds hit exactly
     outs = _assert_window_is_step(float_init, float_step, float_window, params, x, shape, split=7)
     assert 0 < np.count_nonzero(outs) < outs.size

@@ -242,12 +242,15 @@ class NeuronModel:
     ``step(state, x, params) -> (state, out)`` over arrays ``[batch, *shape]``.
     ``params.model`` names it; ``params.event_driven`` (a ClassVar, default False)
     says whether the chip touches a neuron only when an event reaches it.
-    ``window(state, x, params, record, out=None) -> (state, out, records)``, optional: ``step``
-    over every step of ``x [T, batch, *shape]`` in one compiled loop, bit for bit the same
-    (fuzzed against ``step`` in tests/test_hwsim_kernels.py), writing into ``out`` (float64,
-    ``x``'s shape) when given; ``records`` (with ``record``) holds every per-neuron state
-    variable after each step, ``[T, batch, *shape]`` in the width the chip stores it.
-    Without it hwsim calls ``step`` T times.
+    ``window(state, x, params, record, out=None, events=None) -> (state, out, records)``,
+    optional: ``step`` over every step of ``x [T, batch, *shape]`` in one compiled loop, bit
+    for bit the same (fuzzed against ``step`` in tests/test_hwsim_kernels.py), writing into
+    ``out`` (float64, ``x``'s shape) when given; ``records`` (with ``record``) holds every
+    per-neuron state variable after each step, ``[T, batch, *shape]`` in the width the chip
+    stores it; ``events`` (int64 ``[T * batch + 1]``), when given, receives where each row
+    ``t * batch + b`` of ``out``'s non-zero values starts (``events[0] = 0``), counted as the
+    loop writes them: the next layer's events without a scan.  Without it hwsim calls ``step``
+    T times.  ``params.multi_spike`` (default False): a step may emit several spikes per neuron.
     """
 
     params: type

@@ -6,7 +6,8 @@ steps x batch``).  Each non-zero entry ``x = rows[r, j]`` is an event: it adds `
 two ways, whichever :func:`sparse_is_cheaper` says costs less for the activity it measures
 (the number of events):
 
-* over the events only (compiled here): :func:`_events` lists them (and counts them), then
+* over the events only (compiled here): :func:`_events` lists them (and counts them; where each
+  row's events start comes from :func:`_row_events`, or from the neuron window that wrote the rows), then
   :func:`_scatter_rows` adds whole contiguous fan-out rows (a fully connected layer, vectorised),
   :func:`_scatter_runs` a convolution's runs of adjacent outputs (vectorised, into the output held
   channels-last) or :func:`_scatter_csr` the stored synapses of a CSR table (a pool), each output
@@ -267,14 +268,22 @@ def sparse_is_cheaper(table: FanOut, rows: int, events: int) -> bool:
     return sparse < rows * table.shape[0] * table.shape[1] * NS_PER_BLAS_MAC
 
 
-def propagate(table: FanOut, rows: np.ndarray, events_in: bool = False, out: np.ndarray | None = None):
+def propagate(
+    table: FanOut,
+    rows: np.ndarray,
+    events_in: bool = False,
+    out: np.ndarray | None = None,
+    ptr: np.ndarray | None = None,
+):
     """``(rows @ M, Counts)`` for ``rows [R, n_in]``, the cheaper way for this activity (module doc); ``events_in``:
     the values are event counts (``Counts.weighted`` and ``lowest`` wanted); ``out``: a float64 ``[R, n_out]``
-    array to write into (hwsim reuses one per layer: fresh pages cost 3x a rewrite)."""
+    array to write into (hwsim reuses one per layer: fresh pages cost 3x a rewrite); ``ptr``: where each row's
+    events start (``[R + 1]``, :func:`_row_events`), when the layer that wrote ``rows`` counted them already."""
     rows = np.ascontiguousarray(rows, dtype=np.float64)
     out = np.empty((rows.shape[0], table.shape[1])) if out is None else out
-    ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-    _row_events(rows, ptr)
+    if ptr is None:
+        ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+        _row_events(rows, ptr)
     events = int(ptr[-1])
     if table.dense is not None and not sparse_is_cheaper(table, rows.shape[0], events):
         acs, macs = _count(rows, table.fanout)

@@ -223,11 +223,12 @@ class Simulator:
         states = {layer.name: self.models[layer.name].init(layer.out_shape, batch, layer.neuron)
                   for layer in self.program.neuron_layers}  # fmt: skip
         recorded: dict[str, dict[str, list]] | None = {} if record else None
+        events: dict[str, np.ndarray] = {}  # layer -> where each row of its whole-window output has its events
         for group in self.groups:
             if len(group) == 1 and group[0].name not in group[0].delayed_inputs:
                 layer = group[0]
                 inp = x if layer.kind == "input" else self._gather(layer, outs, 0, steps, batch)
-                outs[layer.name] = self._apply(layer, inp, states, counters[layer.name], recorded)
+                outs[layer.name] = self._apply(layer, inp, states, counters[layer.name], recorded, events)
                 continue
             for layer in group:  # a recurrent loop: step by step
                 outs[layer.name] = np.zeros((steps, batch, *layer.out_shape))
@@ -262,10 +263,17 @@ class Simulator:
             total[lo + 1 - start :] += outs[src][lo : stop - 1].reshape(-1, batch, *layer.in_shape)
         return total
 
-    def _apply(self, layer: Layer, inp: np.ndarray, states: dict, counter: LayerCounters, recorded) -> np.ndarray:
-        """The layer's output over the steps of ``inp`` ``[t, batch, *in_shape]``."""
+    def _apply(
+        self, layer: Layer, inp: np.ndarray, states: dict, counter: LayerCounters, recorded, events=None
+    ) -> np.ndarray:
+        """The layer's output over the steps of ``inp`` ``[t, batch, *in_shape]``.  ``events`` (layer-major runs):
+        layer -> where each row of its output has its events, as a neuron window counted them; a layer whose
+        input is one such output (or its reshape) reads them there instead of scanning the input again."""
         kind, op = layer.kind, layer.op
         steps, batch = inp.shape[:2]
+        counted = None
+        if events is not None and len(layer.inputs) == 1 and not layer.delayed_inputs:
+            counted = events.get(layer.inputs[0])
         if kind == "input":
             x = inp
             if inp.dtype != np.float64:
@@ -278,7 +286,7 @@ class Simulator:
             self._clipped += int(np.count_nonzero((levels < 0) | (levels > top)))
             return np.clip(levels, 0, top)
         if kind == "neuron":
-            return self._neurons(layer, inp, states, counter, recorded)
+            return self._neurons(layer, inp, states, counter, recorded, events)
         table = self._fanouts.get(layer.name)
         if table is not None:
             out, counts = propagate(
@@ -286,6 +294,7 @@ class Simulator:
                 inp.reshape(steps * batch, -1),
                 layer.name in self.event_inputs,
                 self._buffer(layer.name, (steps * batch, table.shape[1])),
+                counted,
             )
             if kind in SYNAPTIC:
                 self._count_synaptic(layer.name, counts, counter)
@@ -294,6 +303,8 @@ class Simulator:
                 out += op.bias.reshape(-1, 1, 1) if kind == "conv2d" else op.bias
             return out
         if kind in ("output", "flatten"):
+            if counted is not None:
+                events[layer.name] = counted  # the same rows, reshaped
             return inp.reshape(steps, batch, *layer.out_shape)
         if kind == "scale":
             return inp * op.scale
@@ -301,13 +312,20 @@ class Simulator:
             return (inp > op.threshold).astype(np.float64)
         raise SnnCliError(f"hwsim cannot execute layer {layer.name!r} of op {kind!r}")
 
-    def _neurons(self, layer: Layer, inp: np.ndarray, states: dict, counter: LayerCounters, recorded) -> np.ndarray:
+    def _neurons(
+        self, layer: Layer, inp: np.ndarray, states: dict, counter: LayerCounters, recorded, events=None
+    ) -> np.ndarray:
         """The neuron recursion over the steps of ``inp``, from the layer's carried state; with
-        ``recorded``, every per-neuron state variable after each step (``v``, ``i``, ``u``, ...)."""
+        ``recorded``, every per-neuron state variable after each step (``v``, ``i``, ``u``, ...); with
+        ``events``, where each row of the output has its events (the window counts them as it writes)."""
         model, params = self.models[layer.name], layer.neuron
+        ptr = None
         if model.window is not None:
             out = self._buffer(layer.name, inp.shape)
-            state, out, rec = model.window(states[layer.name], inp, params, recorded is not None, out)
+            ptr = np.empty(inp.shape[0] * inp.shape[1] + 1, dtype=np.int64)
+            state, out, rec = model.window(states[layer.name], inp, params, recorded is not None, out, ptr)
+            if events is not None:
+                events[layer.name] = ptr
         else:
             state, out, rec = _step_by_step(model, states[layer.name], inp, params, recorded is not None)
         states[layer.name] = state
@@ -323,8 +341,9 @@ class Simulator:
         counter.neuron_updates += updates
         counter.state_reads += updates * n_states
         counter.state_writes += updates * n_states
-        if getattr(params, "spiking", True):
-            counter.spikes += int(out.sum())
+        if getattr(params, "spiking", True):  # binary spikes: one per event the window counted
+            binary = ptr is not None and not getattr(params, "multi_spike", False)
+            counter.spikes += int(ptr[-1]) if binary else int(out.sum())
         return out
 
     def _count_synaptic(self, name: str, counts: Counts, counter: LayerCounters) -> None:

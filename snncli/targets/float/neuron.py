@@ -136,25 +136,45 @@ def step(state: dict, x: np.ndarray, p: FloatLIF):
 
 # ---------------------------------------------------------------- the same rule over a time window, compiled
 def _window_kernel(
-    with_current: bool, spiking: bool, reset: int, fire_ge: bool, multi: bool, with_min: bool, record: bool
+    with_current: bool,
+    spiking: bool,
+    reset: int,
+    fire_ge: bool,
+    multi: bool,
+    with_min: bool,
+    record: bool,
+    uniform: bool,
 ):
     """:func:`step` over ``x [T, batch, n]`` for one combination of the rule's settings (``reset``: its index in
     RESETS), neuron by neuron, in the same float64 operations in the same order (no fused multiply-add, no
-    reassociation: numba's default), states ``[batch, n]`` updated in place."""
+    reassociation: numba's default), states ``[batch, n]`` updated in place.  ``uniform``: every coefficient
+    has one value for the whole layer (arrays of one element), read once before the loop: the loop over
+    neurons then streams only ``x``, the states and ``out`` (0.56 vs 0.89 ns per update, measured).  ``ptr``:
+    ``ptr[r + 1] = ptr[r] + (non-zero outputs of row r = t * batch + b)``, the consumer's event rows."""
     late = spiking and reset in (2, 4)
 
-    def kernel(x, v, i, s, v_decay, v_gain, v_bias, i_decay, i_gain, thr, v_reset, v_min, out, rec_v, rec_i, rec_s):
+    def kernel(x, v, i, s, v_decay, v_gain, v_bias, i_decay, i_gain, thr, v_reset, v_min, out, ptr, rec_v, rec_i,
+               rec_s):  # fmt: skip
+        ptr[0] = 0
+        vd0, vg0, vb0, id0, ig0, th0, vr0, vm0 = (
+            v_decay[0], v_gain[0], v_bias[0], i_decay[0], i_gain[0], thr[0], v_reset[0], v_min[0]
+        )  # fmt: skip
         for t in range(x.shape[0]):
             for b in range(x.shape[1]):
+                events = 0
                 for k in range(x.shape[2]):
+                    if uniform:
+                        vd, vg, vb, idc, ig, th, vr, vm = vd0, vg0, vb0, id0, ig0, th0, vr0, vm0
+                    else:
+                        vd, vg, vb, idc, ig = v_decay[k], v_gain[k], v_bias[k], i_decay[k], i_gain[k]
+                        th, vr, vm = thr[k], v_reset[k], v_min[k]
                     cur = x[t, b, k]
                     if with_current:
-                        cur = i_decay[k] * i[b, k] + i_gain[k] * cur
+                        cur = idc * i[b, k] + ig * cur
                         i[b, k] = cur
-                    u = v_decay[k] * v[b, k] + v_gain[k] * cur + v_bias[k]
+                    u = vd * v[b, k] + vg * cur + vb
                     nv = u
                     if spiking:
-                        th = thr[k]
                         if reset == 3:  # stale-subtract: fire on u less the reset the last voltage implied
                             nv = u - th * (1.0 if v[b, k] > th else 0.0)
                         elif reset == 2:  # late-subtract
@@ -170,14 +190,16 @@ def _window_kernel(
                         elif reset == 1:
                             nv = nv - sp * th
                         elif reset == 0 and sp > 0:
-                            nv = v_reset[k]
-                        if with_min and nv < v_min[k]:  # np.maximum(v, v_min)
-                            nv = v_min[k]
+                            nv = vr
+                        if with_min and nv < vm:  # np.maximum(v, v_min)
+                            nv = vm
                         if late:
                             s[b, k] = sp
                         out[t, b, k] = sp
+                        events += sp != 0.0
                     else:
                         out[t, b, k] = u
+                        events += u != 0.0
                     v[b, k] = nv
                     if record:
                         rec_v[t, b, k] = nv
@@ -185,6 +207,8 @@ def _window_kernel(
                             rec_i[t, b, k] = cur
                         if late:
                             rec_s[t, b, k] = s[b, k]
+                r = t * x.shape[1] + b
+                ptr[r + 1] = ptr[r] + events
 
     return kernel
 
@@ -193,8 +217,9 @@ _window = specialise(_window_kernel)
 
 
 @lru_cache(maxsize=256)
-def _coefficients(p: FloatLIF, shape: tuple) -> tuple:
-    """The parameters broadcast to the layer and flattened (cached per parameter record and shape)."""
+def _coefficients(p: FloatLIF, shape: tuple) -> tuple[tuple, bool]:
+    """The parameters broadcast to the layer and flattened, and whether each has one value over the whole layer
+    (then each is its one value in an array of one element); cached per parameter record and shape."""
     n = int(np.prod(shape))
 
     def flat(value):
@@ -202,17 +227,28 @@ def _coefficients(p: FloatLIF, shape: tuple) -> tuple:
             return np.zeros(n)
         return np.ascontiguousarray(np.broadcast_to(value, shape), dtype=np.float64).reshape(n)
 
-    return tuple(
+    arrays = tuple(
         flat(getattr(p, key))
         for key in ("v_decay", "v_gain", "v_bias", "i_decay", "i_gain", "v_threshold", "v_reset", "v_min")
     )
+    uniform = all(bool((a.view(np.int64) == a[:1].view(np.int64)).all()) for a in arrays)  # same bits, -0.0 too
+    return (tuple(a[:1].copy() for a in arrays) if uniform else arrays), uniform
 
 
-def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False, out: np.ndarray | None = None):
+def window(
+    state: dict,
+    x: np.ndarray,
+    p: FloatLIF,
+    record: bool = False,
+    out: np.ndarray | None = None,
+    events: np.ndarray | None = None,
+):
     """:func:`step` over every step of ``x [T, batch, *shape]``, compiled (:data:`NeuronModel.window`); ``out``: a
-    float64 array of ``x``'s shape to write the outputs into."""
+    float64 array of ``x``'s shape to write the outputs into; ``events``: int64 ``[T * batch + 1]`` to receive
+    where each row's non-zero outputs start."""
     steps, batch, *shape = x.shape
     n = int(np.prod(shape, dtype=np.int64))
+    coefficients, uniform = _coefficients(p, tuple(shape))
     kernel = _window(
         p.i_decay is not None,
         p.spiking,
@@ -221,6 +257,7 @@ def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False, out: n
         p.multi_spike,
         p.v_min is not None,
         bool(record),
+        uniform,
     )
     xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
     states = {key: np.array(value, dtype=np.float64).reshape(batch, n) for key, value in state.items()}
@@ -232,8 +269,9 @@ def window(state: dict, x: np.ndarray, p: FloatLIF, record: bool = False, out: n
         states["v"],
         states.get("i", empty),
         states.get("s", empty),
-        *_coefficients(p, tuple(shape)),
+        *coefficients,
         out,
+        np.empty(steps * batch + 1, dtype=np.int64) if events is None else events,
         rec["v"],
         rec["i"],
         rec["s"],

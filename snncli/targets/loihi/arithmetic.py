@@ -242,13 +242,16 @@ def _cuba_kernel(in_half: int, record: bool):
     the same rules, each wrap or saturation applied where the value leaves its range (elsewhere the
     identity, as the step's whole-array shortcuts assume).  ``in_half``: ``2**(in_wrap_bits - 1)`` (0: no
     Conv wrap); ``reset_at``: the window step at which ``u = v = 0`` (-1: none).  Returns whether some input
-    was not a finite integer (then nothing it computed means anything)."""
+    was not a finite integer (then nothing it computed means anything).  ``ptr``: ``ptr[r + 1] = ptr[r] +
+    (neurons that fired in row r = t * batch + b)``, the consumer's event rows."""
     half32 = 1 << 31
 
-    def kernel(a_in, u, v, du_factor, dv_factor, bias, vth, reset_at, out, rec_u, rec_v):
+    def kernel(a_in, u, v, du_factor, dv_factor, bias, vth, reset_at, out, ptr, rec_u, rec_v):
         bad = False
+        ptr[0] = 0
         for t in range(a_in.shape[0]):
             for b in range(a_in.shape[1]):
+                events = 0
                 for k in range(a_in.shape[2]):
                     x = a_in[t, b, k]
                     bad |= x != np.floor(x) or x - x != 0.0
@@ -282,9 +285,12 @@ def _cuba_kernel(in_half: int, record: bool):
                     u[b, k] = uu
                     v[b, k] = vv
                     out[t, b, k] = 1.0 if fired else 0.0
+                    events += fired
                     if record:
                         rec_u[t, b, k] = uu
                         rec_v[t, b, k] = vv
+                r = t * a_in.shape[1] + b
+                ptr[r + 1] = ptr[r] + events
         return bad
 
     return kernel
@@ -294,10 +300,16 @@ _cuba_window = specialise(_cuba_kernel)
 
 
 def loihi_cuba_window(
-    state: dict, x: np.ndarray, params: LoihiCuba, record: bool = False, out: np.ndarray | None = None
+    state: dict,
+    x: np.ndarray,
+    params: LoihiCuba,
+    record: bool = False,
+    out: np.ndarray | None = None,
+    events: np.ndarray | None = None,
 ):
     """:func:`loihi_cuba_step` over every step of ``x [T, batch, *shape]``, compiled (``NeuronModel.window``);
-    states recorded as int32 (24-bit on the chip); ``out``: a float64 array of ``x``'s shape for the spikes."""
+    states recorded as int32 (24-bit on the chip); ``out``: a float64 array of ``x``'s shape for the spikes;
+    ``events``: int64 ``[T * batch + 1]`` to receive where each row's spikes start."""
     steps, batch, *shape = x.shape
     n = int(np.prod(shape, dtype=np.int64))
     xs = np.ascontiguousarray(x, dtype=np.float64).reshape(steps, batch, n)
@@ -320,6 +332,7 @@ def loihi_cuba_window(
         params.vth << VTH_SHIFT,
         reset_at,
         out,
+        np.empty(steps * batch + 1, dtype=np.int64) if events is None else events,
         *rec,
     ):
         raise SnnCliError(NON_INTEGER_INPUT)

@@ -302,12 +302,15 @@ def speck_iaf_updates(x, params) -> int:
 
 def _iaf_kernel(saturate: bool, multi: bool, subtract: bool, record: bool):
     """:func:`speck_iaf_step` over ``a_in [T, batch, n]`` (float64 holding integers), neuron by neuron, in int64,
-    for one combination of the layer's switches.  Returns whether some input was not a finite integer."""
+    for one combination of the layer's switches.  Returns whether some input was not a finite integer.  ``ptr``:
+    ``ptr[r + 1] = ptr[r] + (neurons that spiked in row r = t * batch + b)``, the consumer's event rows."""
 
-    def kernel(a_in, v, bias, lo, hi, theta, floor_v, out, rec_v):
+    def kernel(a_in, v, bias, lo, hi, theta, floor_v, out, ptr, rec_v):
         bad = False
+        ptr[0] = 0
         for t in range(a_in.shape[0]):
             for b in range(a_in.shape[1]):
+                events = 0
                 for k in range(a_in.shape[2]):
                     x = a_in[t, b, k]
                     bad |= x != np.floor(x) or x - x != 0.0
@@ -324,8 +327,11 @@ def _iaf_kernel(saturate: bool, multi: bool, subtract: bool, record: bool):
                     vv = max(vv, floor_v)
                     v[b, k] = vv
                     out[t, b, k] = spikes
+                    events += spikes != 0
                     if record:
                         rec_v[t, b, k] = vv
+                r = t * a_in.shape[1] + b
+                ptr[r + 1] = ptr[r] + events
         return bad
 
     return kernel
@@ -343,9 +349,17 @@ def state_dtype(p: SpeckIAF):
     return next(t for t in (np.int16, np.int32, np.int64) if np.iinfo(t).min <= lo and p.state_max <= np.iinfo(t).max)
 
 
-def speck_iaf_window(state: dict, x: np.ndarray, params, record: bool = False, out: np.ndarray | None = None):
+def speck_iaf_window(
+    state: dict,
+    x: np.ndarray,
+    params,
+    record: bool = False,
+    out: np.ndarray | None = None,
+    events: np.ndarray | None = None,
+):
     """:func:`speck_iaf_step` over every step of ``x [T, batch, *shape]``, compiled (``NeuronModel.window``);
-    the state recorded in :func:`state_dtype`; ``out``: a float64 array of ``x``'s shape for the spike counts."""
+    the state recorded in :func:`state_dtype`; ``out``: a float64 array of ``x``'s shape for the spike counts;
+    ``events``: int64 ``[T * batch + 1]`` to receive where each row's spikes start."""
     p = _as_params(params)
     steps, batch, *shape = x.shape
     n = int(np.prod(shape, dtype=np.int64))
@@ -357,7 +371,8 @@ def speck_iaf_window(state: dict, x: np.ndarray, params, record: bool = False, o
     out = np.empty((steps, batch, n)) if out is None else out.reshape(steps, batch, n)
     rec_v = np.empty((steps, batch, n) if record else (0, 0, 0), dtype=state_dtype(p))
     kernel = _iaf_window(p.saturate, p.multi_spike, p.reset == "subtract", bool(record))
-    if kernel(xs, v, bias, p.state_min, p.state_max, p.threshold, p.min_v_mem, out, rec_v):
+    ptr = np.empty(steps * batch + 1, dtype=np.int64) if events is None else events
+    if kernel(xs, v, bias, p.state_min, p.state_max, p.threshold, p.min_v_mem, out, ptr, rec_v):
         raise SnnCliError(NON_INTEGER_INPUT)
     full = (batch, *shape)
     return (
