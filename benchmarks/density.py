@@ -488,6 +488,8 @@ def acceptance(mlp: dict, cnn: dict, lava: dict) -> dict:
         "mlp_13.6pct_ge_1x": worst(mlp["named_inputs"]["13.6 % (issue)"]),
         "mlp_0.1pct_ge_3x": worst(mlp["by_density"]["0.1 %"]),
         "cnn_0.1pct_ge_3x": worst(cnn["by_density"]["0.1 %"]),
+        "mlp_10pct_ge_1x": worst(mlp["by_density"]["10 %"]),
+        "cnn_10pct_ge_1x": worst(cnn["by_density"]["10 %"]),
     }
     if "fashion-mnist poisson" in mlp["named_inputs"]:
         goals["mlp_fashion_mnist_natural"] = worst(mlp["named_inputs"]["fashion-mnist poisson"])

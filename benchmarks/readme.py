@@ -66,6 +66,8 @@ GOALS = {
     "mlp_13.6pct_ge_1x": ">= 1x",
     "mlp_0.1pct_ge_3x": ">= 3x",
     "cnn_0.1pct_ge_3x": ">= 3x",
+    "mlp_10pct_ge_1x": ">= 1x",
+    "cnn_10pct_ge_1x": ">= 1x",
 }
 
 
