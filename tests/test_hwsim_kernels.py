@@ -326,6 +326,14 @@ def test_streamed_batches_are_one_run():
         Simulator(program).stream([x[:, :3], x[:4, 3:]])
 
 
+def test_a_multi_spike_layer_counts_every_spike_not_its_events():
+    graph = chain(nir.IF(r=np.full(3, 1e4), v_threshold=np.ones(3), v_reset=np.zeros(3)), input_shape=(3,))
+    run = Simulator(lower(graph, reading="sinabs")).run(np.full((4, 2, 3), 0.6), record=True)
+    out = run.records["n0"]["out"]
+    assert out.max() > 1  # several spikes per neuron and step: more spikes than events
+    assert next(c for c in run.counters if c.name == "n0").spikes == int(out.sum()) > np.count_nonzero(out)
+
+
 def test_records_keep_spikes_small():
     program = lower(chain(nir.IF(r=np.full(3, 1e4), v_threshold=np.ones(3), v_reset=np.zeros(3)), input_shape=(3,)))
     rec = Simulator(program).run(np.full((4, 2, 3), 0.6), record=True).records["n0"]

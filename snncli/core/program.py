@@ -250,7 +250,9 @@ class NeuronModel:
     stores it; ``events`` (int64 ``[T * batch + 1]``), when given, receives where each row
     ``t * batch + b`` of ``out``'s non-zero values starts (``events[0] = 0``), counted as the
     loop writes them: the next layer's events without a scan.  Without it hwsim calls ``step``
-    T times.  ``params.multi_spike`` (default False): a step may emit several spikes per neuron.
+    T times.  ``params.multi_spike``: whether a step may emit several spikes per neuron; when
+    False, hwsim takes the layer's spike count from ``events``, else (or when the record does
+    not say) it sums the outputs.
     """
 
     params: type

@@ -341,8 +341,8 @@ class Simulator:
         counter.neuron_updates += updates
         counter.state_reads += updates * n_states
         counter.state_writes += updates * n_states
-        if getattr(params, "spiking", True):  # binary spikes: one per event the window counted
-            binary = ptr is not None and not getattr(params, "multi_spike", False)
+        if getattr(params, "spiking", True):  # one spike per event the window counted, where the record says so
+            binary = ptr is not None and not getattr(params, "multi_spike", True)
             counter.spikes += int(ptr[-1]) if binary else int(out.sum())
         return out
 

@@ -79,6 +79,7 @@ class LoihiCuba:
     """
 
     model: ClassVar[str] = "loihi_cuba"
+    multi_spike: ClassVar[bool] = False  # one spike per neuron and step (NeuronModel: hwsim counts them as written)
     du: int
     dv: int
     vth: int
