@@ -66,3 +66,19 @@ class Timer:
 
     def __exit__(self, *exc):
         self.cpu, self.wall = cpu_seconds() - self._cpu, time.perf_counter() - self._wall
+
+
+def interleaved(calls: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """CPU and wall seconds of each named call over ``repeats`` rounds, after one untimed warm-up round (numba's
+    and torch's first calls); each round runs every call once, in an order rotated per round, so that all see
+    the same machine load."""
+    names = list(calls)
+    cpu, wall = {name: [] for name in names}, {name: [] for name in names}
+    for r in range(repeats + 1):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            with Timer() as t:
+                calls[name]()
+            if r:
+                cpu[name].append(t.cpu)
+                wall[name].append(t.wall)
+    return cpu, wall

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.clock import Timer, reuse_freed_memory, single_thread
+from benchmarks.clock import Timer, interleaved, reuse_freed_memory, single_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 CNN_NIR = (
@@ -245,19 +245,6 @@ class Peers:
         return total
 
 
-# ------------------------------------------------------------------ timing
-def _interleaved(calls: dict, repeats: int, clock: str) -> dict[str, list[float]]:
-    """Seconds per call name over ``repeats`` rounds (after one warm-up round), each round in a rotated order."""
-    names, seconds = list(calls), {name: [] for name in calls}
-    for r in range(repeats + 1):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            with Timer() as t:
-                calls[name]()
-            if r:
-                seconds[name].append(t.cpu if clock == "cpu" else t.wall)
-    return seconds
-
-
 def at_density(peers: Peers, x: np.ndarray, repeats: int, all_threads: bool = True) -> dict:
     """Median seconds per sample of every framework on ``x`` (1 thread, CPU time; all threads, wall time), ratios
     of hwsim against each, spikes emitted, and hwsim's share of the time per input event."""
@@ -268,7 +255,7 @@ def at_density(peers: Peers, x: np.ndarray, repeats: int, all_threads: bool = Tr
         return lambda: spikes.__setitem__(name, getattr(peers, name)(x))
 
     torch.set_num_threads(1)
-    one = _interleaved({name: call(name) for name in ("hwsim", *FRAMEWORKS)}, repeats, "cpu")
+    one, _ = interleaved({name: call(name) for name in ("hwsim", *FRAMEWORKS)}, repeats)
     med = {name: statistics.median(v) / samples for name, v in one.items()}
     row = {
         "input_density": round(float(np.count_nonzero(x)) / x.size, 5),
@@ -279,7 +266,7 @@ def at_density(peers: Peers, x: np.ndarray, repeats: int, all_threads: bool = Tr
     }
     if all_threads:
         torch.set_num_threads(os.cpu_count() or 1)
-        wall = _interleaved({name: call(name) for name in ("hwsim", *FRAMEWORKS)}, repeats, "wall")
+        _, wall = interleaved({name: call(name) for name in ("hwsim", *FRAMEWORKS)}, repeats)
         torch.set_num_threads(1)
         medw = {name: statistics.median(v) / samples for name, v in wall.items()}
         row["ms_per_sample_all_threads_wall"] = {name: round(1e3 * v, 4) for name, v in medw.items()}

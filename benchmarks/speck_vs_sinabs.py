@@ -7,9 +7,9 @@ The network is the NIR paper's N-MNIST CNN (``shared/conformance/nir-paper/cnn_s
 ``speck`` with its scale rule; the inputs are snncli's simulated DVS recordings of test
 digits (``digits-dvs``, 2x34x34, binned into event counts per step).  Timed as the rest of
 the suite is (:mod:`benchmarks.clock`: CPU seconds, one thread for torch and BLAS, wall
-seconds beside), interleaved, each repeat once per implementation after one untimed warm-up
-round (numba's and torch's first calls), the same inputs, each producing the network's
-output spikes:
+seconds beside), interleaved (:func:`benchmarks.clock.interleaved`: each repeat once per
+implementation, in an order rotated per repeat, after one untimed warm-up round), the same
+inputs, each producing the network's output spikes:
 
 * hwsim: ``Simulator(program).run(x)`` (the fan-out tables are built once, outside the
   clock, as Sinabs' network is);
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.clock import Timer, reuse_freed_memory, single_thread
+from benchmarks.clock import interleaved, reuse_freed_memory, single_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "speck_vs_sinabs.json"
@@ -89,20 +89,6 @@ class SinabsForward:
                 for k, layer in enumerate(self.layers)}  # fmt: skip
 
 
-def _rounds(calls: dict, repeats: int) -> tuple[dict, dict]:
-    """CPU and wall seconds of each call over ``repeats`` interleaved rounds (both see the same machine load),
-    after one untimed warm-up round."""
-    cpu, wall = {name: [] for name in calls}, {name: [] for name in calls}
-    for repeat in range(repeats + 1):
-        for name, call in calls.items():
-            with Timer() as t:
-                call()
-            if repeat:
-                cpu[name].append(t.cpu)
-                wall[name].append(t.wall)
-    return cpu, wall
-
-
 def _all_threads(walls: dict) -> dict:
     """The all-threads rounds: torch and BLAS on every core (hwsim's kernels stay on one), wall clock."""
     median = {k: statistics.median(v) for k, v in walls.items()}
@@ -131,10 +117,10 @@ def run(quick: bool = False) -> dict:
     simulator = Simulator(program)
     sinabs = SinabsForward(program, samples, steps)
     calls = {"hwsim": lambda: simulator.run(x, batch_size=samples), "sinabs": lambda: sinabs(x)}
-    times, walls = _rounds(calls, repeats)
+    times, walls = interleaved(calls, repeats)
     torch.set_num_threads(os.cpu_count() or 1)
     with threadpool_limits(os.cpu_count() or 1):
-        _, walls_all = _rounds(calls, repeats)
+        _, walls_all = interleaved(calls, repeats)
     torch.set_num_threads(1)
     ours, theirs = simulator.run(x, batch_size=samples, record=True), sinabs.layer_spikes(x)
     names = [layer.name for layer in program.neuron_layers]
